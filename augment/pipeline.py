@@ -1,0 +1,101 @@
+"""Build albumentations pipelines from preset YAML files, strictly.
+
+albumentations 2.0.8 only warns on a misspelt argument and then silently uses the default,
+so every pipeline is built with ``strict=True`` and every error is re-raised with the preset
+file and the offending key, which is what the user has to edit.
+"""
+
+import difflib
+import warnings
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import albumentations as A
+import numpy as np
+import yaml
+
+from edgedistill.errors import UserError
+
+IMAGE_SIZE_PLACEHOLDER = "image_size"
+
+
+def list_presets() -> list[str]:
+    files = resources.files("edgedistill.augment.presets").iterdir()
+    return sorted(f.name.removesuffix(".yaml") for f in files if f.name.endswith(".yaml"))
+
+
+def preset_path(domain: str) -> Path | Any:
+    """A preset name that ships with the kit, or the path of a user's YAML file."""
+    if domain in list_presets():
+        return resources.files("edgedistill.augment.presets") / f"{domain}.yaml"
+    path = Path(domain)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise UserError(f"domain file {path} does not exist; give an existing YAML file or one of {list_presets()}")
+        return path
+    raise UserError(f"unknown domain '{domain}'; choose one of {list_presets()} or give the path of a preset YAML file")
+
+
+def load_preset(domain: str) -> dict[str, Any]:
+    path = preset_path(domain)
+    try:
+        preset = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise UserError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(preset, dict) or not isinstance(preset.get("transforms"), list):
+        raise UserError(f"{path} must be a mapping with a 'transforms' list, as in the shipped phone.yaml")
+    return {"path": str(path), **preset}
+
+
+def build_train_transform(domain: str, image_size: int) -> A.Compose:
+    """The training views of a domain; call ``view_seed`` to make one view reproducible."""
+    preset = load_preset(domain)
+    transforms = [_build_transform(entry, image_size, preset["path"]) for entry in preset["transforms"]]
+    return A.Compose(transforms, strict=True, seed=0)
+
+
+def build_eval_transform(image_size: int) -> A.Compose:
+    """Test-time view: the image at the model's resolution, nothing random."""
+    return A.Compose([A.Resize(height=image_size, width=image_size, p=1.0)], strict=True, seed=0)
+
+
+def view_seed(base_seed: int, image_index: int, view: int) -> int:
+    """Seed of one training view: a pure function of (run seed, image, view number).
+
+    Seeding each view separately makes a view replayable (resume, teacher cache) and keeps
+    DataLoader workers from repeating each other's random streams.
+    """
+    return int(np.random.SeedSequence([base_seed, image_index, view]).generate_state(1)[0])
+
+
+def _build_transform(entry: Any, image_size: int, path: str) -> A.BasicTransform:
+    if not isinstance(entry, dict) or len(entry) != 1:
+        raise UserError(f"{path}: each transform must be a one-key mapping like '- GaussNoise: {{p: 0.5}}', got {entry!r}")
+    (name, args), = entry.items()
+    cls = getattr(A, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, A.BasicTransform)):
+        close = difflib.get_close_matches(name, _transform_names(), n=3)
+        hint = f"did you mean {close}?" if close else "see albumentations' list of transforms"
+        raise UserError(f"{path}: unknown transform '{name}'; {hint}")
+    args = _substitute_image_size(args or {}, image_size)
+    try:
+        with warnings.catch_warnings():  # strict mode turns the library's warning into the error below
+            warnings.simplefilter("ignore", UserWarning)
+            return A.Compose([cls(**args)], strict=True).transforms[0]
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{path}: bad arguments for {name}: {error}") from None
+
+
+def _transform_names() -> list[str]:
+    return [n for n in dir(A) if isinstance(getattr(A, n), type) and issubclass(getattr(A, n), A.BasicTransform)]
+
+
+def _substitute_image_size(value: Any, image_size: int) -> Any:
+    if value == IMAGE_SIZE_PLACEHOLDER:
+        return image_size
+    if isinstance(value, dict):
+        return {k: _substitute_image_size(v, image_size) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute_image_size(v, image_size) for v in value]
+    return value

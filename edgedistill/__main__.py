@@ -1,0 +1,3 @@
+from edgedistill.cli import app
+
+app(prog_name="edgedistill")

@@ -1,0 +1,112 @@
+"""The ``edgedistill`` command line."""
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from edgedistill.config import DEFAULT_STUDENT, TrainConfig
+from edgedistill.errors import UserError
+
+app = typer.Typer(help="Distil big image models into small ones that hold up on phone photos.", no_args_is_help=True, add_completion=False)
+console = Console()
+errors = Console(stderr=True)
+
+
+@app.command()
+def train(
+    domain: Annotated[str, typer.Option(help="Field domain preset (phone, clean) or a preset YAML path.")] = "phone",
+    data: Annotated[str, typer.Option(help="'demo' (embedded, no download), 'cifar10', or an ImageFolder root with train/ and test/.")] = "demo",
+    teacher: Annotated[str | None, typer.Option(help="timm:NAME to train in this run, or a teacher checkpoint (.safetensors). Default: train timm:resnet18.")] = None,
+    student: Annotated[str, typer.Option(help="timm:NAME of the student.")] = DEFAULT_STUDENT,
+    pretrained: Annotated[bool, typer.Option(help="Start timm models from hub weights (downloads once).")] = False,
+    epochs: Annotated[int, typer.Option(min=1, help="Student epochs.")] = TrainConfig.epochs,
+    teacher_epochs: Annotated[int, typer.Option(min=0, help="Epochs when the teacher is trained in the run.")] = TrainConfig.teacher_epochs,
+    image_size: Annotated[int, typer.Option(min=8, help="Input resolution in pixels.")] = TrainConfig.image_size,
+    batch_size: Annotated[int, typer.Option(min=2)] = TrainConfig.batch_size,
+    lr: Annotated[float, typer.Option(min=0.0, help="Peak AdamW learning rate.")] = TrainConfig.lr,
+    temperature: Annotated[float, typer.Option(min=0.01, help="Distillation temperature T.")] = TrainConfig.temperature,
+    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of the KL term; 1 - alpha weighs cross-entropy.")] = TrainConfig.alpha,
+    seed: Annotated[int, typer.Option()] = TrainConfig.seed,
+    out: Annotated[Path | None, typer.Option(help="Run directory. Default: runs/DOMAIN-TIMESTAMP.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out with its saved config.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
+    workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes for augmentation.")] = TrainConfig.workers,
+) -> None:
+    """Train (or load) a teacher and distil a student on field-domain views, then evaluate all of it."""
+    from edgedistill.report import summary_table
+    from edgedistill.run import prepare_run_dir, run
+
+    if resume and out is None:
+        fail("--resume needs --out RUN_DIR, the run to continue")
+    out = out or Path("runs") / f"{Path(domain).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    cfg = TrainConfig(
+        out=str(out), domain=domain, data=data, teacher=teacher, student=student, pretrained=pretrained, epochs=epochs,
+        teacher_epochs=teacher_epochs, image_size=image_size, batch_size=batch_size, lr=lr, temperature=temperature,
+        alpha=alpha, seed=seed, workers=workers,
+    )  # fmt: skip
+    try:
+        cfg = prepare_run_dir(cfg, resume=resume, force=force)
+        with training_progress() as progress:
+            metrics = run(cfg, progress)
+    except UserError as error:
+        fail(str(error))
+    except KeyboardInterrupt:
+        errors.print(f"interrupted; finished epochs are saved. Resume with: edgedistill train --resume --out {out}")
+        raise typer.Exit(130) from None
+    console.print(summary_table(metrics))
+    console.print(f"run directory: {out} (metrics.json, report.md)")
+
+
+def training_progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}  acc {task.fields[acc]:.1%}  {task.fields[ips]:.0f} img/s"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def fail(message: str) -> None:
+    errors.print(f"error: {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def not_yet(command: str, issue: int) -> None:
+    errors.print(f"edgedistill {command} is not built yet (tracked in issue #{issue}); nothing was done.")
+    raise typer.Exit(2)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def export() -> None:
+    """Export a run's student to ExecuTorch, Core ML and TFLite bundles (issue #5)."""
+    not_yet("export", 5)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench() -> None:
+    """Benchmark a bundle on this machine or a device (issue #6)."""
+    not_yet("bench", 6)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def report() -> None:
+    """Gather a run's metrics and device results into plots and a report (issue #6)."""
+    not_yet("report", 6)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def augment() -> None:
+    """Preview, check and fit domain presets against field images (issue #3)."""
+    not_yet("augment", 3)
+
+
+def main() -> None:
+    sys.exit(app())

@@ -1,0 +1,48 @@
+"""The run configuration: one flat dataclass, saved as ``config.yaml`` in the run directory."""
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import yaml
+
+from edgedistill.errors import UserError
+from edgedistill.fileio import write_text_atomic
+
+DEFAULT_TEACHER = "timm:resnet18"
+DEFAULT_STUDENT = "timm:mobilenetv3_small_100"
+
+
+@dataclass
+class TrainConfig:
+    out: str
+    domain: str = "phone"
+    data: str = "demo"
+    teacher: str | None = None  # timm:NAME (trained in the run), a checkpoint path, or None for DEFAULT_TEACHER
+    student: str = DEFAULT_STUDENT
+    pretrained: bool = False  # start timm models from hub weights (downloads once)
+    epochs: int = 30
+    teacher_epochs: int = 30
+    image_size: int = 32
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    temperature: float = 4.0
+    alpha: float = 0.9
+    seed: int = 0
+    workers: int = 2
+    field_grid: str = "balanced"
+
+    def save(self, run_dir: Path) -> None:
+        write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(asdict(self), sort_keys=False))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "TrainConfig":
+        path = run_dir / "config.yaml"
+        if not path.is_file():
+            raise UserError(f"{run_dir} has no config.yaml, so it is not a run to resume; start it without --resume")
+        raw = yaml.safe_load(path.read_text()) or {}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise UserError(f"{path} has unknown keys {unknown}; it was written by another version of edgedistill")
+        return cls(**raw)

@@ -1,0 +1,166 @@
+"""Data sources (demo, ImageFolder, CIFAR-10) held in memory, and the augmented-view dataset.
+
+Images are decoded once, brought to the training resolution and kept as one uint8 array:
+on two CPU cores, decoding JPEGs every epoch would cost more than the student's forward pass.
+"""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import albumentations as A
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+from edgedistill import demo_data
+from edgedistill.augment import view_seed
+from edgedistill.errors import UserError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+@dataclass
+class ImageSet:
+    """One split: ``images`` (N, H, W, 3) uint8 at the training resolution, ``labels`` (N,) int64."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass
+class DataBundle:
+    classes: list[str]
+    train: ImageSet
+    test: ImageSet
+    val: ImageSet | None
+    source: str
+
+
+def load_data(spec: str, image_size: int) -> DataBundle:
+    """``demo``, ``cifar10`` (torchvision's loader, downloads once) or an ImageFolder root."""
+    if spec == "demo":
+        splits = demo_data.load_demo(image_size)
+        return DataBundle(
+            classes=list(demo_data.CLASSES),
+            train=ImageSet(splits["train"].images, splits["train"].labels),
+            val=ImageSet(splits["val"].images, splits["val"].labels),
+            test=ImageSet(splits["test"].images, splits["test"].labels),
+            source="demo",
+        )
+    if spec == "cifar10":
+        return _load_cifar10(image_size)
+    return load_image_folder(Path(spec), image_size)
+
+
+def load_image_folder(root: Path, image_size: int) -> DataBundle:
+    """An ImageFolder root with ``train/`` and ``test/`` (and optional ``val/``), one folder per class."""
+    if not root.is_dir():
+        raise UserError(f"data folder {root} does not exist; pass --data demo, --data cifar10 or an ImageFolder root")
+    missing = [split for split in ("train", "test") if not (root / split).is_dir()]
+    if missing:
+        raise UserError(f"data folder {root} has no {' or '.join(missing)}/ subfolder; lay it out as ROOT/train/CLASS/*.jpg and ROOT/test/CLASS/*.jpg")
+    classes = _class_names(root / "train")
+    splits = {name: _load_split(root / name, classes, image_size) for name in ("train", "val", "test") if (root / name).is_dir()}
+    return DataBundle(classes=classes, train=splits["train"], test=splits["test"], val=splits.get("val"), source=str(root))
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def read_image(path: Path, image_size: int) -> np.ndarray:
+    """Decode to RGB, resize the shorter side to ``image_size`` and centre-crop a square."""
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+    except (UnidentifiedImageError, OSError) as error:
+        raise UserError(f"cannot read image {path} ({error}); delete it or re-save it as JPEG or PNG") from None
+    scale = image_size / min(image.size)
+    if scale != 1:
+        new_size = (max(image_size, round(image.width * scale)), max(image_size, round(image.height * scale)))
+        image = image.resize(new_size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    left, top = (image.width - image_size) // 2, (image.height - image_size) // 2
+    return np.asarray(image.crop((left, top, left + image_size, top + image_size)))
+
+
+def _class_names(train_dir: Path) -> list[str]:
+    classes = sorted(d.name for d in train_dir.iterdir() if d.is_dir())
+    if not classes:
+        raise UserError(f"{train_dir} has no class folders; put each class's images in {train_dir}/CLASS_NAME/")
+    return classes
+
+
+def _load_split(split_dir: Path, classes: list[str], image_size: int) -> ImageSet:
+    unknown = sorted({d.name for d in split_dir.iterdir() if d.is_dir()} - set(classes))
+    if unknown:
+        raise UserError(f"{split_dir} has classes {unknown} that train/ lacks; give every split the same class folders")
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        class_paths = list_images(split_dir / name) if (split_dir / name).is_dir() else []
+        paths += class_paths
+        labels += [label] * len(class_paths)
+    if not paths:
+        raise UserError(f"{split_dir} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); add images or point --data elsewhere")
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        images = list(pool.map(lambda p: read_image(p, image_size), paths))
+    return ImageSet(np.stack(images), np.asarray(labels, dtype=np.int64))
+
+
+def _load_cifar10(image_size: int) -> DataBundle:
+    from torchvision.datasets import CIFAR10
+
+    root = demo_data.cache_dir() / "cifar10"
+    try:
+        train, test = (CIFAR10(str(root), train=flag, download=True) for flag in (True, False))
+    except Exception as error:  # torchvision raises URLError, RuntimeError or OSError when offline
+        raise UserError(f"could not load CIFAR-10 into {root} ({error}); on an offline machine unpack a copy and pass --data PATH_TO_IMAGEFOLDER") from None
+    resize = build_resize(image_size)
+    return DataBundle(
+        classes=list(train.classes),
+        train=ImageSet(resize(train.data), np.asarray(train.targets, dtype=np.int64)),
+        test=ImageSet(resize(test.data), np.asarray(test.targets, dtype=np.int64)),
+        val=None,
+        source="cifar10",
+    )
+
+
+def build_resize(image_size: int):
+    """Resize a whole (N, H, W, 3) array to the training resolution (no-op when it already is)."""
+    transform = A.Compose([A.Resize(height=image_size, width=image_size)], strict=True)
+
+    def resize(images: np.ndarray) -> np.ndarray:
+        if images.shape[1:3] == (image_size, image_size):
+            return images
+        return np.stack([transform(image=image)["image"] for image in images])
+
+    return resize
+
+
+class AugmentedViews(Dataset):
+    """Training views: item i of view v is a pure function of (seed, i, v).
+
+    The trainer sets ``view`` to the epoch number, so a resumed run replays exactly the views
+    an uninterrupted run would have seen, whichever worker draws them.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform: A.Compose, seed: int):
+        self.images, self.labels, self.transform, self.seed = images, labels, transform, seed
+        self.view = 0
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        self.transform.set_random_seed(view_seed(self.seed, index, self.view))
+        image = self.transform(image=self.images[index])["image"]
+        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1), int(self.labels[index])
+
+
+def to_model_input(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> normalised float32, the layout every model and exported artifact takes."""
+    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1) * 255
+    std_t = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1) * 255
+    return (images.float() - mean_t) / std_t

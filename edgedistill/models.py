@@ -1,0 +1,97 @@
+"""Model specs (``timm:NAME`` or a checkpoint path), self-describing checkpoints, size counts.
+
+Checkpoints are safetensors files whose metadata says which architecture, classes,
+resolution and normalisation the weights belong to: loading one can never run code, and a
+teacher file is enough to rebuild the teacher.
+"""
+
+import difflib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import timm
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from edgedistill.errors import UserError
+from edgedistill.fileio import write_atomic
+
+METADATA_KEY = "edgedistill"
+
+
+@dataclass
+class ModelInfo:
+    """What a checkpoint needs besides its weights to be used, exported or checked."""
+
+    arch: str  # timm model name
+    classes: list[str]
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+def parse_timm_spec(spec: str) -> str:
+    """``timm:NAME`` -> NAME, with a suggestion when NAME is not a timm model."""
+    name = spec.removeprefix("timm:")
+    if name not in timm.list_models():
+        close = difflib.get_close_matches(name, timm.list_models(), n=4, cutoff=0.6)
+        hint = f"did you mean {', '.join('timm:' + c for c in close)}?" if close else "see timm.list_models()"
+        raise UserError(f"'{spec}' is not a timm model; {hint}")
+    return name
+
+
+def create_model(arch: str, num_classes: int, pretrained: bool = False) -> nn.Module:
+    """A timm model with a fresh head for ``num_classes``; ``pretrained`` downloads hub weights once."""
+    try:
+        return timm.create_model(arch, pretrained=pretrained, num_classes=num_classes)
+    except (OSError, RuntimeError) as error:
+        if not pretrained:
+            raise
+        raise UserError(f"could not fetch pretrained weights for timm:{arch} ({error}); run once on a connected machine or drop --pretrained") from None
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, info: ModelInfo) -> None:
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    metadata = {METADATA_KEY: json.dumps(asdict(info))}
+    write_atomic(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
+
+
+def load_checkpoint(path: str | Path) -> tuple[nn.Module, ModelInfo]:
+    """Rebuild a model from an edgedistill checkpoint; anything else is refused with the reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist; give a .safetensors file written by edgedistill train")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise UserError(f"{path} is not a safetensors checkpoint ({error}); give a .safetensors file written by edgedistill train") from None
+    if METADATA_KEY not in metadata:
+        raise UserError(f"{path} has no edgedistill metadata (architecture, classes); give a checkpoint written by edgedistill train")
+    raw = json.loads(metadata[METADATA_KEY])
+    info = ModelInfo(**{**raw, "mean": tuple(raw["mean"]), "std": tuple(raw["std"])})
+    model = create_model(info.arch, len(info.classes))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise UserError(f"{path}: weights do not fit timm:{info.arch} ({str(error).splitlines()[0]}); the file is damaged or was edited") from None
+    return model, info
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_macs(model: nn.Module, image_size: int) -> int:
+    """Multiply-accumulates of one forward pass at batch 1 (FLOPs / 2, as papers quote MACs)."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, image_size, image_size))
+    model.train(was_training)
+    return counter.get_total_flops() // 2

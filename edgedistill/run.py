@@ -1,0 +1,137 @@
+"""A distillation run end to end: teacher, baselines, distilled student, evaluation, report.
+
+Stages run in order and each is skipped when its weights file already exists, so
+``--resume`` after an interrupt redoes nothing that finished. The students share their
+initialisation (same seed), so the only difference between them is what they learn from.
+"""
+
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from rich.progress import Progress
+
+from edgedistill.augment import build_train_transform
+from edgedistill.config import DEFAULT_TEACHER, TrainConfig
+from edgedistill.data import AugmentedViews, DataBundle, load_data
+from edgedistill.errors import UserError
+from edgedistill.evaluate import accuracy, accuracy_by_group, agreement, predict_logits
+from edgedistill.field import CAMERA_CORRUPTIONS, SEVERITIES, FieldSplit, build_field_split
+from edgedistill.fileio import write_json_atomic
+from edgedistill.losses import DistillationLoss
+from edgedistill.models import ModelInfo, count_macs, count_params, create_model, load_checkpoint, parse_timm_spec, save_checkpoint
+from edgedistill.report import write_report
+from edgedistill.trainer import StageSettings, Teacher, fit
+
+
+def prepare_run_dir(cfg: TrainConfig, resume: bool, force: bool) -> TrainConfig:
+    """Create the run directory, or reopen it for --resume; never overwrite one without --force."""
+    run_dir = Path(cfg.out)
+    if resume:
+        return TrainConfig.load(run_dir)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not force:
+            raise UserError(f"run directory {run_dir} already exists; pass --resume to continue it, --force to replace it, or choose another --out")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(run_dir)
+    return cfg
+
+
+def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
+    run_dir = Path(cfg.out)
+    started = time.perf_counter()
+    data = load_data(cfg.data, cfg.image_size)
+    field = build_field_split(data.test, CAMERA_CORRUPTIONS, cfg.field_grid)
+    student_arch = parse_timm_spec(cfg.student)
+    seconds: dict[str, float] = {}
+
+    def train_stage(name: str, arch: str, domain: str, epochs: int, teacher: Teacher | None = None):
+        path = run_dir / f"{name}.safetensors"
+        if path.exists():
+            return load_checkpoint(path)
+        stage_start = time.perf_counter()
+        torch.manual_seed(cfg.seed)
+        model = create_model(arch, len(data.classes), pretrained=cfg.pretrained)
+        info = model_info(model, arch, data, cfg.image_size)
+        views = AugmentedViews(data.train.images, data.train.labels, build_train_transform(domain, cfg.image_size), cfg.seed)
+        settings = StageSettings(epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, cfg.workers)
+        fit(name, model, info, views, settings, run_dir / "checkpoints" / f"{name}.pt", teacher, progress)
+        save_checkpoint(path, model, info)
+        seconds[name] = time.perf_counter() - stage_start
+        return model, info
+
+    teacher_model, teacher_info = obtain_teacher(cfg, data, train_stage)
+    loss = DistillationLoss(cfg.temperature, cfg.alpha)
+    teacher = Teacher(teacher_model, teacher_info, loss)
+    models = {
+        "teacher": (teacher_model, teacher_info),
+        "student_scratch": train_stage("student_scratch", student_arch, cfg.domain, cfg.epochs),
+        "student_kd": train_stage("student_kd", student_arch, cfg.domain, cfg.epochs, teacher),
+    }
+    if cfg.domain != "clean":
+        models["student_kd_clean"] = train_stage("student_kd_clean", student_arch, "clean", cfg.epochs, teacher)
+
+    metrics = evaluate_models(models, data, field, cfg.image_size)
+    metrics["wall_time_s"] = {**seconds, "total": time.perf_counter() - started}
+    metrics["data"] = {"source": data.source, "classes": data.classes, "train": len(data.train.labels), "test": len(data.test.labels), "field": len(field.labels)}
+    metrics["config"] = vars(cfg)
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    write_report(run_dir / "report.md", metrics)
+    return metrics
+
+
+def obtain_teacher(cfg: TrainConfig, data: DataBundle, train_stage):
+    """Load the teacher checkpoint the user gave, or train one in this run."""
+    spec = cfg.teacher or DEFAULT_TEACHER
+    if not spec.startswith("timm:"):
+        model, info = load_checkpoint(spec)
+        if info.classes != data.classes:
+            raise UserError(
+                f"teacher {spec} predicts {len(info.classes)} classes {info.classes[:5]}... but the data has "
+                f"{len(data.classes)} {data.classes[:5]}...; give a teacher trained on these classes, or omit --teacher to train one"
+            )
+        return model, info
+    if cfg.teacher_epochs < 1:
+        raise UserError("--teacher-epochs must be at least 1 when the teacher is trained in the run; or pass --teacher CHECKPOINT")
+    return train_stage("teacher", parse_timm_spec(spec), cfg.domain, cfg.teacher_epochs)
+
+
+def model_info(model: torch.nn.Module, arch: str, data: DataBundle, image_size: int) -> ModelInfo:
+    """Normalisation comes from the model's pretrained config, so hub weights get the inputs they expect."""
+    pretrained_cfg = getattr(model, "pretrained_cfg", {}) or {}
+    mean = tuple(pretrained_cfg.get("mean", (0.485, 0.456, 0.406)))
+    std = tuple(pretrained_cfg.get("std", (0.229, 0.224, 0.225)))
+    return ModelInfo(arch=arch, classes=list(data.classes), image_size=image_size, mean=mean, std=std)
+
+
+def evaluate_models(models: dict, data: DataBundle, field: FieldSplit, image_size: int) -> dict:
+    """Clean and field accuracy, size and agreement with the teacher for every model of the run."""
+    logits = {}
+    metrics: dict = {}
+    for name, (model, info) in models.items():
+        clean = predict_logits(model, data.test.images, info.mean, info.std)
+        in_field = predict_logits(model, field.images, info.mean, info.std)
+        logits[name] = (clean, in_field)
+        metrics[name] = {
+            "arch": info.arch,
+            "clean_acc": accuracy(clean, data.test.labels),
+            "field_acc": accuracy(in_field, field.labels),
+            "field_acc_by_corruption": accuracy_by_group(in_field, field.labels, field.corruption, list(field.names)),
+            "field_acc_by_severity": accuracy_by_group(in_field, field.labels, field.severity - 1, [str(s) for s in SEVERITIES]),
+            "params": count_params(model),
+            "macs": count_macs(model, image_size),
+        }
+    for name in models:
+        if name != "teacher":
+            metrics[name]["agreement_clean"] = agreement(logits[name][0], logits["teacher"][0])
+            metrics[name]["agreement_field"] = agreement(logits[name][1], logits["teacher"][1])
+    teacher_field = metrics["teacher"]["field_acc"]
+    scratch_field = metrics["student_scratch"]["field_acc"]
+    kd_field = metrics["student_kd"]["field_acc"]
+    gap = teacher_field - scratch_field
+    metrics["gap_recovered_field"] = (kd_field - scratch_field) / gap if abs(gap) > 1e-9 else None
+    metrics["teacher_share_kept_field"] = kd_field / teacher_field if teacher_field > 0 else None
+    metrics["macs_ratio_teacher_to_student"] = metrics["teacher"]["macs"] / max(metrics["student_kd"]["macs"], 1)
+    return metrics

@@ -1,0 +1,153 @@
+"""One training stage: a model trained on augmented views, with or without a frozen teacher.
+
+Every epoch ends with an atomic checkpoint (weights, optimizer, schedule, RNG), and views and
+batch order are pure functions of (seed, epoch), so a stage stopped at any point resumes to
+the same weights an uninterrupted run reaches.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import Progress
+from torch import nn
+from torch.utils.data import DataLoader
+
+from edgedistill.data import AugmentedViews, to_model_input
+from edgedistill.errors import UserError
+from edgedistill.fileio import write_atomic
+from edgedistill.losses import DistillationLoss, cross_entropy_labeled
+from edgedistill.models import ModelInfo
+
+
+@dataclass
+class StageSettings:
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    seed: int
+    workers: int
+
+
+@dataclass
+class Teacher:
+    """A frozen teacher and the normalisation its weights expect."""
+
+    model: nn.Module
+    info: ModelInfo
+    loss: DistillationLoss
+
+
+def fit(
+    name: str,
+    model: nn.Module,
+    info: ModelInfo,
+    views: AugmentedViews,
+    settings: StageSettings,
+    checkpoint_path: Path,
+    teacher: Teacher | None = None,
+    progress: Progress | None = None,
+) -> list[dict]:
+    """Train ``model`` in place for ``settings.epochs``, resuming from ``checkpoint_path`` if present."""
+    steps_per_epoch = len(views) // settings.batch_size
+    if steps_per_epoch == 0:
+        raise UserError(f"{name}: {len(views)} training images are fewer than one batch of {settings.batch_size}; lower --batch-size")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps_per_epoch, settings.epochs * steps_per_epoch))
+    history: list[dict] = []
+    if checkpoint_path.exists():
+        history = _restore(checkpoint_path, model, optimizer, schedule)
+    if teacher is not None:
+        teacher.model.eval().requires_grad_(False)
+    for epoch in range(len(history), settings.epochs):
+        views.view = epoch
+        loader = DataLoader(
+            views,
+            batch_size=settings.batch_size,
+            sampler=epoch_order(len(views), settings.seed, epoch),
+            num_workers=settings.workers,
+            drop_last=True,  # a last batch of two images would make BatchNorm statistics noise
+        )
+        stats = train_one_epoch(name, epoch, model, info, loader, optimizer, schedule, teacher, progress)
+        history.append(stats)
+        _save(checkpoint_path, model, optimizer, schedule, history)
+    return history
+
+
+def train_one_epoch(name, epoch, model, info, loader, optimizer, schedule, teacher, progress) -> dict:
+    model.train()
+    task = progress.add_task(f"{name} {epoch + 1}", total=len(loader), loss=math.nan, acc=math.nan, ips=0.0) if progress else None
+    totals = {"loss": 0.0, "correct": 0, "seen": 0}
+    start = time.perf_counter()
+    for step, (images, labels) in enumerate(loader):
+        logits = model(to_model_input(images, info.mean, info.std))
+        if teacher is None:
+            loss = cross_entropy_labeled(logits, labels)
+        else:
+            with torch.no_grad():
+                teacher_logits = teacher.model(to_model_input(images, teacher.info.mean, teacher.info.std))
+            loss = teacher.loss(logits, teacher_logits, labels)["loss"]
+        if not torch.isfinite(loss):
+            raise UserError(
+                f"{name}: loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; lower --lr (now "
+                f"{optimizer.defaults['lr']}) and resume; epochs before this one are checkpointed"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        totals["loss"] += loss.item() * len(labels)
+        totals["correct"] += int((logits.argmax(1) == labels).sum())
+        totals["seen"] += len(labels)
+        if progress is not None:
+            seen = totals["seen"]
+            progress.update(task, advance=1, loss=totals["loss"] / seen, acc=totals["correct"] / seen, ips=seen / (time.perf_counter() - start))
+    seconds = time.perf_counter() - start
+    if progress is not None:
+        progress.remove_task(task)
+    seen = max(totals["seen"], 1)
+    return {"epoch": epoch + 1, "loss": totals["loss"] / seen, "train_acc": totals["correct"] / seen, "seconds": seconds, "images_per_s": seen / seconds}
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int):
+    """Linear warm-up over the first epoch, then cosine decay to zero."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The shuffled order of epoch ``epoch``: the same for a fresh and a resumed run."""
+    return np.random.default_rng([seed, epoch]).permutation(n).tolist()
+
+
+def _save(path: Path, model, optimizer, schedule, history: list[dict]) -> None:
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "history": history,
+        "torch_rng": torch.get_rng_state(),
+    }
+    write_atomic(path, lambda tmp: torch.save(state, tmp))
+
+
+def _restore(path: Path, model, optimizer, schedule) -> list[dict]:
+    try:
+        state = torch.load(path, weights_only=True)  # a stranger's checkpoint must not be able to run code
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+    except Exception as error:  # unpickling and state-dict errors come in many types
+        raise UserError(f"cannot resume from {path} ({str(error).splitlines()[0]}); delete it to restart that stage") from None
+    torch.set_rng_state(state["torch_rng"])
+    return list(state["history"])
