@@ -71,8 +71,10 @@ def view_seed(base_seed: int, image_index: int, view: int) -> int:
 
 def _build_transform(entry: Any, image_size: int, path: str) -> A.BasicTransform:
     if not isinstance(entry, dict) or len(entry) != 1:
-        raise UserError(f"{path}: each transform must be a one-key mapping like '- GaussNoise: {{p: 0.5}}', got {entry!r}")
-    (name, args), = entry.items()
+        raise UserError(
+            f"{path}: each transform must be a one-key mapping like '- GaussNoise: {{p: 0.5}}', got {entry!r}"
+        )
+    ((name, args),) = entry.items()
     cls = getattr(A, name, None)
     if not (isinstance(cls, type) and issubclass(cls, A.BasicTransform)):
         close = difflib.get_close_matches(name, _transform_names(), n=3)

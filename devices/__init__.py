@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Device benchmark harnesses and their shared result schema (issue #6)."""

@@ -12,30 +12,48 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from edgedistill.config import DEFAULT_STUDENT, TrainConfig
 from edgedistill.errors import UserError
 
-app = typer.Typer(help="Distil big image models into small ones that hold up on phone photos.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Distil big image models into small ones that hold up on phone photos.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 @app.command()
 def train(
     domain: Annotated[str, typer.Option(help="Field domain preset (phone, clean) or a preset YAML path.")] = "phone",
-    data: Annotated[str, typer.Option(help="'demo' (embedded, no download), 'cifar10', or an ImageFolder root with train/ and test/.")] = "demo",
-    teacher: Annotated[str | None, typer.Option(help="timm:NAME to train in this run, or a teacher checkpoint (.safetensors). Default: train timm:resnet18.")] = None,
+    data: Annotated[
+        str,
+        typer.Option(help="'demo' (embedded, no download), 'cifar10', or an ImageFolder root with train/ and test/."),
+    ] = "demo",
+    teacher: Annotated[
+        str | None,
+        typer.Option(
+            help="timm:NAME to train in this run, or a teacher checkpoint (.safetensors). Default: train timm:resnet18."
+        ),
+    ] = None,
     student: Annotated[str, typer.Option(help="timm:NAME of the student.")] = DEFAULT_STUDENT,
     pretrained: Annotated[bool, typer.Option(help="Start timm models from hub weights (downloads once).")] = False,
     epochs: Annotated[int, typer.Option(min=1, help="Student epochs.")] = TrainConfig.epochs,
-    teacher_epochs: Annotated[int, typer.Option(min=0, help="Epochs when the teacher is trained in the run.")] = TrainConfig.teacher_epochs,
+    teacher_epochs: Annotated[
+        int, typer.Option(min=0, help="Epochs when the teacher is trained in the run.")
+    ] = TrainConfig.teacher_epochs,
     image_size: Annotated[int, typer.Option(min=8, help="Input resolution in pixels.")] = TrainConfig.image_size,
     batch_size: Annotated[int, typer.Option(min=2)] = TrainConfig.batch_size,
     lr: Annotated[float, typer.Option(min=0.0, help="Peak AdamW learning rate.")] = TrainConfig.lr,
     temperature: Annotated[float, typer.Option(min=0.01, help="Distillation temperature T.")] = TrainConfig.temperature,
-    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Weight of the KL term; 1 - alpha weighs cross-entropy.")] = TrainConfig.alpha,
+    alpha: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Weight of the KL term; 1 - alpha weighs cross-entropy.")
+    ] = TrainConfig.alpha,
     seed: Annotated[int, typer.Option()] = TrainConfig.seed,
     out: Annotated[Path | None, typer.Option(help="Run directory. Default: runs/DOMAIN-TIMESTAMP.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out with its saved config.")] = False,
     force: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
-    workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes for augmentation.")] = TrainConfig.workers,
+    workers: Annotated[
+        int, typer.Option(min=0, help="DataLoader worker processes for augmentation.")
+    ] = TrainConfig.workers,
 ) -> None:
     """Train (or load) a teacher and distil a student on field-domain views, then evaluate all of it."""
     from edgedistill.report import summary_table
@@ -75,7 +93,7 @@ def training_progress() -> Progress:
 
 
 def fail(message: str) -> None:
-    errors.print(f"error: {message}", highlight=False, soft_wrap=True)
+    errors.print(f"error: {message}")
     raise typer.Exit(1)
 
 

@@ -61,10 +61,19 @@ def load_image_folder(root: Path, image_size: int) -> DataBundle:
         raise UserError(f"data folder {root} does not exist; pass --data demo, --data cifar10 or an ImageFolder root")
     missing = [split for split in ("train", "test") if not (root / split).is_dir()]
     if missing:
-        raise UserError(f"data folder {root} has no {' or '.join(missing)}/ subfolder; lay it out as ROOT/train/CLASS/*.jpg and ROOT/test/CLASS/*.jpg")
+        raise UserError(
+            f"data folder {root} has no {' or '.join(missing)}/ subfolder; lay it out as "
+            "ROOT/train/CLASS/*.jpg and ROOT/test/CLASS/*.jpg"
+        )
     classes = _class_names(root / "train")
-    splits = {name: _load_split(root / name, classes, image_size) for name in ("train", "val", "test") if (root / name).is_dir()}
-    return DataBundle(classes=classes, train=splits["train"], test=splits["test"], val=splits.get("val"), source=str(root))
+    splits = {
+        name: _load_split(root / name, classes, image_size)
+        for name in ("train", "val", "test")
+        if (root / name).is_dir()
+    }
+    return DataBundle(
+        classes=classes, train=splits["train"], test=splits["test"], val=splits.get("val"), source=str(root)
+    )
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -103,7 +112,9 @@ def _load_split(split_dir: Path, classes: list[str], image_size: int) -> ImageSe
         paths += class_paths
         labels += [label] * len(class_paths)
     if not paths:
-        raise UserError(f"{split_dir} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); add images or point --data elsewhere")
+        raise UserError(
+            f"{split_dir} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); add images or point --data elsewhere"
+        )
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         images = list(pool.map(lambda p: read_image(p, image_size), paths))
     return ImageSet(np.stack(images), np.asarray(labels, dtype=np.int64))
@@ -116,7 +127,10 @@ def _load_cifar10(image_size: int) -> DataBundle:
     try:
         train, test = (CIFAR10(str(root), train=flag, download=True) for flag in (True, False))
     except Exception as error:  # torchvision raises URLError, RuntimeError or OSError when offline
-        raise UserError(f"could not load CIFAR-10 into {root} ({error}); on an offline machine unpack a copy and pass --data PATH_TO_IMAGEFOLDER") from None
+        raise UserError(
+            f"could not load CIFAR-10 into {root} ({error}); on an offline machine unpack a copy and pass "
+            "--data PATH_TO_IMAGEFOLDER"
+        ) from None
     resize = build_resize(image_size)
     return DataBundle(
         classes=list(train.classes),

@@ -24,7 +24,7 @@ FILLS = ("solid", "striped")
 CLASSES = tuple(f"{shape}-{fill}" for shape in SHAPES for fill in FILLS)
 SPLIT_SIZES_PER_CLASS = {"train": 400, "val": 50, "test": 100}
 SUPERSAMPLE = 4  # draw at 4x and downsample, so edges are anti-aliased like a real photo
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,9 @@ def load_demo(image_size: int = 32, seed: int = 0) -> dict[str, DemoSplit]:
             name: generate_split(per_class, image_size, seed=seed * 1000 + index)
             for index, (name, per_class) in enumerate(SPLIT_SIZES_PER_CLASS.items())
         }
-        arrays = {f"{name}_{part}": getattr(split, part) for name, split in splits.items() for part in ("images", "labels")}
+        arrays = {
+            f"{name}_{part}": getattr(split, part) for name, split in splits.items() for part in ("images", "labels")
+        }
         write_atomic(path, lambda tmp: np.savez(tmp.open("wb"), **arrays))
     with np.load(path) as arrays:
         return {name: DemoSplit(arrays[f"{name}_images"], arrays[f"{name}_labels"]) for name in SPLIT_SIZES_PER_CLASS}
@@ -85,14 +87,14 @@ def _background(size: int, rng: np.random.Generator) -> np.ndarray:
     canvas = start + (end - start) * ramp
     image = Image.fromarray(canvas.astype(np.uint8))
     draw = ImageDraw.Draw(image)
-    for _ in range(rng.integers(2, 6)):
+    for _ in range(rng.integers(1, 4)):
         points = [tuple(p) for p in rng.uniform(0, size, (3, 2))]
-        draw.line(points, fill=tuple(int(c) for c in rng.uniform(0, 255, 3)), width=int(rng.integers(2, 7)))
+        draw.line(points, fill=tuple(int(c) for c in rng.uniform(0, 255, 3)), width=int(rng.integers(2, 5)))
     return np.asarray(image).astype(np.float32)
 
 
 def _shape_mask(shape: str, size: int, rng: np.random.Generator) -> np.ndarray:
-    radius = rng.uniform(0.22, 0.4) * size
+    radius = rng.uniform(0.28, 0.45) * size
     cx, cy = rng.uniform(radius, size - radius, 2)
     rotation = rng.uniform(0, 2 * math.pi)
     mask = Image.new("L", (size, size), 0)
@@ -121,7 +123,7 @@ def _polygon(shape: str, cx: float, cy: float, radius: float, rotation: float) -
 
 
 def _stripes(size: int, rng: np.random.Generator) -> np.ndarray:
-    period = rng.uniform(2.5, 5.0) * SUPERSAMPLE
+    period = rng.uniform(3.5, 6.0) * SUPERSAMPLE
     angle = rng.uniform(0, math.pi)
     yy, xx = np.mgrid[0:size, 0:size]
     return np.sin((np.cos(angle) * xx + np.sin(angle) * yy) * 2 * math.pi / period) > 0

@@ -8,7 +8,9 @@ from edgedistill.data import to_model_input
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, images: np.ndarray, mean: tuple, std: tuple, batch_size: int = 256) -> torch.Tensor:
+def predict_logits(
+    model: nn.Module, images: np.ndarray, mean: tuple, std: tuple, batch_size: int = 256
+) -> torch.Tensor:
     """Logits for (N, H, W, 3) uint8 images, in eval mode."""
     was_training = model.training
     model.eval()
@@ -29,6 +31,8 @@ def agreement(logits_a: torch.Tensor, logits_b: torch.Tensor) -> float:
     return float((logits_a.argmax(1) == logits_b.argmax(1)).float().mean())
 
 
-def accuracy_by_group(logits: torch.Tensor, labels: np.ndarray, groups: np.ndarray, names: list[str]) -> dict[str, float]:
+def accuracy_by_group(
+    logits: torch.Tensor, labels: np.ndarray, groups: np.ndarray, names: list[str]
+) -> dict[str, float]:
     correct = logits.argmax(1).numpy() == labels
     return {name: float(correct[groups == g].mean()) for g, name in enumerate(names) if (groups == g).any()}

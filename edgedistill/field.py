@@ -42,7 +42,9 @@ class FieldSplit:
     names: tuple[str, ...]
 
 
-def build_field_split(test: ImageSet, corruptions: tuple[str, ...] = CAMERA_CORRUPTIONS, grid: str = "balanced") -> FieldSplit:
+def build_field_split(
+    test: ImageSet, corruptions: tuple[str, ...] = CAMERA_CORRUPTIONS, grid: str = "balanced"
+) -> FieldSplit:
     """Corrupt every test image with every corruption, at one severity or at all five.
 
     ``balanced`` gives image i under corruption c the severity ((i + c) mod 5) + 1, so each
@@ -57,10 +59,17 @@ def build_field_split(test: ImageSet, corruptions: tuple[str, ...] = CAMERA_CORR
     path = cache_dir() / f"field-{digest.hexdigest()[:16]}.npz"
     if not path.exists():
         split = _corrupt_all(test, corruptions, grid)
-        arrays = {"images": split.images, "labels": split.labels, "corruption": split.corruption, "severity": split.severity}
+        arrays = {
+            "images": split.images,
+            "labels": split.labels,
+            "corruption": split.corruption,
+            "severity": split.severity,
+        }
         write_atomic(path, lambda tmp: np.savez(tmp.open("wb"), **arrays))
     with np.load(path) as arrays:
-        return FieldSplit(arrays["images"], arrays["labels"], arrays["corruption"], arrays["severity"], tuple(corruptions))
+        return FieldSplit(
+            arrays["images"], arrays["labels"], arrays["corruption"], arrays["severity"], tuple(corruptions)
+        )
 
 
 def _corrupt_all(test: ImageSet, corruptions: tuple[str, ...], grid: str) -> FieldSplit:

@@ -21,7 +21,9 @@ class DistillationLoss(nn.Module):
             raise ValueError(f"need temperature > 0 and 0 <= alpha <= 1, got T={temperature}, alpha={alpha}")
         self.temperature, self.alpha = temperature, alpha
 
-    def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         t = self.temperature
         teacher_probs = F.softmax(teacher_logits.detach() / t, dim=1)
         student_log_probs = F.log_softmax(student_logits / t, dim=1)

@@ -51,7 +51,10 @@ def create_model(arch: str, num_classes: int, pretrained: bool = False) -> nn.Mo
     except (OSError, RuntimeError) as error:
         if not pretrained:
             raise
-        raise UserError(f"could not fetch pretrained weights for timm:{arch} ({error}); run once on a connected machine or drop --pretrained") from None
+        raise UserError(
+            f"could not fetch pretrained weights for timm:{arch} ({error}); run once on a connected machine "
+            "or drop --pretrained"
+        ) from None
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, info: ModelInfo) -> None:
@@ -70,16 +73,24 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, ModelInfo]:
             metadata = handle.metadata() or {}
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as error:
-        raise UserError(f"{path} is not a safetensors checkpoint ({error}); give a .safetensors file written by edgedistill train") from None
+        raise UserError(
+            f"{path} is not a safetensors checkpoint ({error}); give a .safetensors file written by edgedistill train"
+        ) from None
     if METADATA_KEY not in metadata:
-        raise UserError(f"{path} has no edgedistill metadata (architecture, classes); give a checkpoint written by edgedistill train")
+        raise UserError(
+            f"{path} has no edgedistill metadata (architecture, classes); give a checkpoint written by "
+            "edgedistill train"
+        )
     raw = json.loads(metadata[METADATA_KEY])
     info = ModelInfo(**{**raw, "mean": tuple(raw["mean"]), "std": tuple(raw["std"])})
     model = create_model(info.arch, len(info.classes))
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
-        raise UserError(f"{path}: weights do not fit timm:{info.arch} ({str(error).splitlines()[0]}); the file is damaged or was edited") from None
+        raise UserError(
+            f"{path}: weights do not fit timm:{info.arch} ({str(error).splitlines()[0]}); the file is damaged "
+            "or was edited"
+        ) from None
     return model, info
 
 

@@ -20,7 +20,15 @@ from edgedistill.evaluate import accuracy, accuracy_by_group, agreement, predict
 from edgedistill.field import CAMERA_CORRUPTIONS, SEVERITIES, FieldSplit, build_field_split
 from edgedistill.fileio import write_json_atomic
 from edgedistill.losses import DistillationLoss
-from edgedistill.models import ModelInfo, count_macs, count_params, create_model, load_checkpoint, parse_timm_spec, save_checkpoint
+from edgedistill.models import (
+    ModelInfo,
+    count_macs,
+    count_params,
+    create_model,
+    load_checkpoint,
+    parse_timm_spec,
+    save_checkpoint,
+)
 from edgedistill.report import write_report
 from edgedistill.trainer import StageSettings, Teacher, fit
 
@@ -32,7 +40,10 @@ def prepare_run_dir(cfg: TrainConfig, resume: bool, force: bool) -> TrainConfig:
         return TrainConfig.load(run_dir)
     if run_dir.exists() and any(run_dir.iterdir()):
         if not force:
-            raise UserError(f"run directory {run_dir} already exists; pass --resume to continue it, --force to replace it, or choose another --out")
+            raise UserError(
+                f"run directory {run_dir} already exists; pass --resume to continue it, --force to replace "
+                "it, or choose another --out"
+            )
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(run_dir)
@@ -55,7 +66,9 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
         torch.manual_seed(cfg.seed)
         model = create_model(arch, len(data.classes), pretrained=cfg.pretrained)
         info = model_info(model, arch, data, cfg.image_size)
-        views = AugmentedViews(data.train.images, data.train.labels, build_train_transform(domain, cfg.image_size), cfg.seed)
+        views = AugmentedViews(
+            data.train.images, data.train.labels, build_train_transform(domain, cfg.image_size), cfg.seed
+        )
         settings = StageSettings(epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, cfg.workers)
         fit(name, model, info, views, settings, run_dir / "checkpoints" / f"{name}.pt", teacher, progress)
         save_checkpoint(path, model, info)
@@ -75,7 +88,13 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
 
     metrics = evaluate_models(models, data, field, cfg.image_size)
     metrics["wall_time_s"] = {**seconds, "total": time.perf_counter() - started}
-    metrics["data"] = {"source": data.source, "classes": data.classes, "train": len(data.train.labels), "test": len(data.test.labels), "field": len(field.labels)}
+    metrics["data"] = {
+        "source": data.source,
+        "classes": data.classes,
+        "train": len(data.train.labels),
+        "test": len(data.test.labels),
+        "field": len(field.labels),
+    }
     metrics["config"] = vars(cfg)
     write_json_atomic(run_dir / "metrics.json", metrics)
     write_report(run_dir / "report.md", metrics)
@@ -90,11 +109,14 @@ def obtain_teacher(cfg: TrainConfig, data: DataBundle, train_stage):
         if info.classes != data.classes:
             raise UserError(
                 f"teacher {spec} predicts {len(info.classes)} classes {info.classes[:5]}... but the data has "
-                f"{len(data.classes)} {data.classes[:5]}...; give a teacher trained on these classes, or omit --teacher to train one"
+                f"{len(data.classes)} {data.classes[:5]}...; give a teacher trained on these classes, or omit "
+                "--teacher to train one"
             )
         return model, info
     if cfg.teacher_epochs < 1:
-        raise UserError("--teacher-epochs must be at least 1 when the teacher is trained in the run; or pass --teacher CHECKPOINT")
+        raise UserError(
+            "--teacher-epochs must be at least 1 when the teacher is trained in the run; or pass --teacher CHECKPOINT"
+        )
     return train_stage("teacher", parse_timm_spec(spec), cfg.domain, cfg.teacher_epochs)
 
 
@@ -119,7 +141,9 @@ def evaluate_models(models: dict, data: DataBundle, field: FieldSplit, image_siz
             "clean_acc": accuracy(clean, data.test.labels),
             "field_acc": accuracy(in_field, field.labels),
             "field_acc_by_corruption": accuracy_by_group(in_field, field.labels, field.corruption, list(field.names)),
-            "field_acc_by_severity": accuracy_by_group(in_field, field.labels, field.severity - 1, [str(s) for s in SEVERITIES]),
+            "field_acc_by_severity": accuracy_by_group(
+                in_field, field.labels, field.severity - 1, [str(s) for s in SEVERITIES]
+            ),
             "params": count_params(model),
             "macs": count_macs(model, image_size),
         }

@@ -55,9 +55,14 @@ def fit(
     """Train ``model`` in place for ``settings.epochs``, resuming from ``checkpoint_path`` if present."""
     steps_per_epoch = len(views) // settings.batch_size
     if steps_per_epoch == 0:
-        raise UserError(f"{name}: {len(views)} training images are fewer than one batch of {settings.batch_size}; lower --batch-size")
+        raise UserError(
+            f"{name}: {len(views)} training images are fewer than one batch of {settings.batch_size}; lower "
+            "--batch-size"
+        )
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(steps_per_epoch, settings.epochs * steps_per_epoch))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(steps_per_epoch, settings.epochs * steps_per_epoch)
+    )
     history: list[dict] = []
     if checkpoint_path.exists():
         history = _restore(checkpoint_path, model, optimizer, schedule)
@@ -80,7 +85,11 @@ def fit(
 
 def train_one_epoch(name, epoch, model, info, loader, optimizer, schedule, teacher, progress) -> dict:
     model.train()
-    task = progress.add_task(f"{name} {epoch + 1}", total=len(loader), loss=math.nan, acc=math.nan, ips=0.0) if progress else None
+    task = (
+        progress.add_task(f"{name} {epoch + 1}", total=len(loader), loss=math.nan, acc=math.nan, ips=0.0)
+        if progress
+        else None
+    )
     totals = {"loss": 0.0, "correct": 0, "seen": 0}
     start = time.perf_counter()
     for step, (images, labels) in enumerate(loader):
@@ -105,12 +114,24 @@ def train_one_epoch(name, epoch, model, info, loader, optimizer, schedule, teach
         totals["seen"] += len(labels)
         if progress is not None:
             seen = totals["seen"]
-            progress.update(task, advance=1, loss=totals["loss"] / seen, acc=totals["correct"] / seen, ips=seen / (time.perf_counter() - start))
+            progress.update(
+                task,
+                advance=1,
+                loss=totals["loss"] / seen,
+                acc=totals["correct"] / seen,
+                ips=seen / (time.perf_counter() - start),
+            )
     seconds = time.perf_counter() - start
     if progress is not None:
         progress.remove_task(task)
     seen = max(totals["seen"], 1)
-    return {"epoch": epoch + 1, "loss": totals["loss"] / seen, "train_acc": totals["correct"] / seen, "seconds": seconds, "images_per_s": seen / seconds}
+    return {
+        "epoch": epoch + 1,
+        "loss": totals["loss"] / seen,
+        "train_acc": totals["correct"] / seen,
+        "seconds": seconds,
+        "images_per_s": seen / seconds,
+    }
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int):
@@ -148,6 +169,8 @@ def _restore(path: Path, model, optimizer, schedule) -> list[dict]:
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
     except Exception as error:  # unpickling and state-dict errors come in many types
-        raise UserError(f"cannot resume from {path} ({str(error).splitlines()[0]}); delete it to restart that stage") from None
+        raise UserError(
+            f"cannot resume from {path} ({str(error).splitlines()[0]}); delete it to restart that stage"
+        ) from None
     torch.set_rng_state(state["torch_rng"])
     return list(state["history"])

@@ -1,0 +1,128 @@
+"""The console entry point, run as a real child process, as a user runs it."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import run_cli
+
+from edgedistill.models import load_checkpoint
+
+METRIC_KEYS = ("clean_acc", "field_acc", "params", "macs")
+
+
+def test_help_lists_every_command():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("train", "export", "bench", "report", "augment"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("command,issue", [("export", 5), ("bench", 6), ("report", 6), ("augment", 3)])
+def test_later_commands_say_so_and_exit_2(command, issue):
+    result = run_cli(command, "runs/x")
+    assert result.returncode == 2
+    assert f"not built yet (tracked in issue #{issue})" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """The issue's smoke run: one epoch of everything on the demo data."""
+    out = tmp_path_factory.mktemp("runs") / "smoke"
+    result = run_cli(
+        "train", "--domain", "phone", "--data", "demo", "--epochs", "1", "--teacher-epochs", "1", "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_smoke_run_writes_metrics_report_and_checkpoints(smoke_run):
+    out, result = smoke_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    for model in ("teacher", "student_scratch", "student_kd", "student_kd_clean"):
+        for key in METRIC_KEYS:
+            assert key in metrics[model], (model, key)
+        assert 0.0 <= metrics[model]["clean_acc"] <= 1.0
+    assert 0.0 <= metrics["student_kd"]["agreement_field"] <= 1.0
+    assert "gap_recovered_field" in metrics
+    assert metrics["config"]["domain"] == "phone"
+    assert metrics["teacher"]["macs"] > 10 * metrics["student_kd"]["macs"]
+    assert metrics["data"]["field"] == 9 * metrics["data"]["test"]
+    assert "gap recovered on the field split" in (out / "report.md").read_text()
+    assert "gap recovered" in result.stdout
+    _, info = load_checkpoint(out / "student_kd.safetensors")
+    assert info.arch == "mobilenetv3_small_100" and len(info.classes) == 10
+
+
+def test_existing_run_is_not_overwritten(smoke_run):
+    out, _ = smoke_run
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    result = run_cli("train", "--epochs", "1", "--teacher-epochs", "1", "--out", str(out))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: run directory {out} already exists; pass --resume to continue it, --force to replace it, or "
+        "choose another --out"
+    ]
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_teacher_with_other_classes_is_refused(smoke_run, image_folder, tmp_path):
+    out, _ = smoke_run
+    result = run_cli(
+        "train",
+        "--data",
+        str(image_folder),
+        "--teacher",
+        str(out / "teacher.safetensors"),
+        "--out",
+        str(tmp_path / "r"),
+    )
+    assert result.returncode == 1
+    assert "predicts 10 classes" in result.stderr and "has 3" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_checkpoint_that_is_not_one_is_refused(image_folder, tmp_path):
+    fake = tmp_path / "teacher.safetensors"
+    fake.write_text("definitely not weights")
+    result = run_cli("train", "--data", str(image_folder), "--teacher", str(fake), "--out", str(tmp_path / "r"))
+    assert result.returncode == 1
+    assert "not a safetensors checkpoint" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--data", "/no/such/folder"], "does not exist"),
+    (["--domain", "fone"], "unknown domain 'fone'"),
+    (["--student", "timm:mobilenet_v3_tiny"], "is not a timm model"),
+])  # fmt: skip
+def test_bad_input_gets_one_line(args, message, tmp_path):
+    result = run_cli("train", *args, "--out", str(tmp_path / "r"))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_ctrl_c_leaves_a_run_that_resumes(image_folder, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(image_folder), "--epochs", "2", "--teacher-epochs", "400", "--batch-size", "8"]
+    args += ["--workers", "0", "--out", str(out)]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "edgedistill", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 120
+    while not (out / "checkpoints" / "teacher.pt").exists():
+        assert child.poll() is None and time.time() < deadline, "the run should still be training its teacher"
+        time.sleep(0.2)
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 130, stderr
+    assert f"Resume with: edgedistill train --resume --out {out}" in stderr
+    assert not (out / "metrics.json").exists()
+
+    resumed = run_cli("train", "--resume", "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["teacher_epochs"] == 400
+    assert (out / "student_kd.safetensors").exists()

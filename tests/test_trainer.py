@@ -1,0 +1,87 @@
+import pytest
+import torch
+
+from edgedistill import demo_data, trainer
+from edgedistill.augment import build_train_transform
+from edgedistill.data import AugmentedViews
+from edgedistill.errors import UserError
+from edgedistill.losses import DistillationLoss
+from edgedistill.models import ModelInfo, create_model
+from edgedistill.trainer import StageSettings, Teacher, fit
+
+SETTINGS = StageSettings(epochs=3, batch_size=10, lr=3e-3, weight_decay=0.05, seed=0, workers=0)
+
+
+@pytest.fixture(scope="module")
+def views():
+    split = demo_data.generate_split(per_class=3, image_size=24, seed=0)
+    return AugmentedViews(split.images, split.labels, build_train_transform("phone", 24), seed=0)
+
+
+def fresh_student():
+    torch.manual_seed(0)
+    model = create_model("lcnet_050", len(demo_data.CLASSES))
+    info = ModelInfo("lcnet_050", list(demo_data.CLASSES), 24, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    return model, info
+
+
+def test_resume_after_interrupt_gives_the_uninterrupted_weights(views, tmp_path, monkeypatch):
+    straight, info = fresh_student()
+    fit("s", straight, info, views, SETTINGS, tmp_path / "straight.pt")
+
+    interrupted, _ = fresh_student()
+    real_epoch = trainer.train_one_epoch
+
+    def stop_in_second_epoch(name, epoch, *args):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real_epoch(name, epoch, *args)
+
+    monkeypatch.setattr(trainer, "train_one_epoch", stop_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        fit("s", interrupted, info, views, SETTINGS, tmp_path / "resumed.pt")
+    monkeypatch.setattr(trainer, "train_one_epoch", real_epoch)
+
+    torch.manual_seed(123)  # a resumed process starts with whatever RNG state it has
+    resumed, _ = fresh_student()
+    history = fit("s", resumed, info, views, SETTINGS, tmp_path / "resumed.pt")
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    for (key, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=key)
+
+
+def test_teacher_stays_frozen_during_distillation(views, tmp_path):
+    teacher_model, info = fresh_student()
+    before = {k: v.clone() for k, v in teacher_model.state_dict().items()}
+    student, _ = fresh_student()
+    teacher = Teacher(teacher_model, info, DistillationLoss(4.0, 0.9))
+    fit("kd", student, info, views, StageSettings(1, 10, 3e-3, 0.05, 0, 0), tmp_path / "kd.pt", teacher)
+    assert not teacher_model.training
+    assert all(not p.requires_grad for p in teacher_model.parameters())
+    for key, value in teacher_model.state_dict().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0, msg=key)
+
+
+def test_nan_loss_stops_with_one_clear_line_and_keeps_checkpoints(views, tmp_path):
+    model, info = fresh_student()
+    path = tmp_path / "nan.pt"
+    fit("s", model, info, views, StageSettings(1, 10, 3e-3, 0.05, 0, 0), path)
+    saved = path.read_bytes()
+    exploding = StageSettings(3, 10, 1e30, 0.0, 0, 0)
+    with pytest.raises(UserError, match=r"loss became nan .* lower --lr"):
+        fit("s", model, info, views, exploding, tmp_path / "nan2.pt")
+    assert path.read_bytes() == saved
+
+
+def test_too_few_images_for_a_batch_is_refused(views, tmp_path):
+    model, info = fresh_student()
+    with pytest.raises(UserError, match="fewer than one batch"):
+        fit("s", model, info, views, StageSettings(1, 1000, 1e-3, 0.0, 0, 0), tmp_path / "x.pt")
+
+
+def test_damaged_training_checkpoint_is_refused(views, tmp_path):
+    model, info = fresh_student()
+    path = tmp_path / "bad.pt"
+    path.write_bytes(b"garbage")
+    with pytest.raises(UserError, match="cannot resume from"):
+        fit("s", model, info, views, SETTINGS, path)
