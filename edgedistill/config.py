@@ -9,7 +9,7 @@ from edgedistill.errors import UserError
 from edgedistill.fileio import write_text_atomic
 
 DEFAULT_TEACHER = "timm:resnet18"
-DEFAULT_STUDENT = "timm:mobilenetv3_small_100"
+DEFAULT_STUDENT = "timm:regnetx_002"
 
 
 @dataclass
@@ -20,7 +20,7 @@ class TrainConfig:
     teacher: str | None = None  # timm:NAME (trained in the run), a checkpoint path, or None for DEFAULT_TEACHER
     student: str = DEFAULT_STUDENT
     pretrained: bool = False  # start timm models from hub weights (downloads once)
-    epochs: int = 30
+    epochs: int = 20
     teacher_epochs: int = 30
     image_size: int = 32
     batch_size: int = 128

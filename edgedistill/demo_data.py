@@ -24,7 +24,7 @@ FILLS = ("solid", "striped")
 CLASSES = tuple(f"{shape}-{fill}" for shape in SHAPES for fill in FILLS)
 SPLIT_SIZES_PER_CLASS = {"train": 400, "val": 50, "test": 100}
 SUPERSAMPLE = 4  # draw at 4x and downsample, so edges are anti-aliased like a real photo
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def _background(size: int, rng: np.random.Generator) -> np.ndarray:
     canvas = start + (end - start) * ramp
     image = Image.fromarray(canvas.astype(np.uint8))
     draw = ImageDraw.Draw(image)
-    for _ in range(rng.integers(1, 4)):
+    for _ in range(rng.integers(0, 3)):
         points = [tuple(p) for p in rng.uniform(0, size, (3, 2))]
         draw.line(points, fill=tuple(int(c) for c in rng.uniform(0, 255, 3)), width=int(rng.integers(2, 5)))
     return np.asarray(image).astype(np.float32)
@@ -96,7 +96,7 @@ def _background(size: int, rng: np.random.Generator) -> np.ndarray:
 def _shape_mask(shape: str, size: int, rng: np.random.Generator) -> np.ndarray:
     radius = rng.uniform(0.28, 0.45) * size
     cx, cy = rng.uniform(radius, size - radius, 2)
-    rotation = rng.uniform(0, 2 * math.pi)
+    rotation = rng.uniform(-0.4, 0.4)
     mask = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(mask)
     if shape == "disk":
@@ -129,7 +129,7 @@ def _stripes(size: int, rng: np.random.Generator) -> np.ndarray:
     return np.sin((np.cos(angle) * xx + np.sin(angle) * yy) * 2 * math.pi / period) > 0
 
 
-def _contrasting_colour(reference: np.ndarray, rng: np.random.Generator, min_distance: float = 80.0) -> np.ndarray:
+def _contrasting_colour(reference: np.ndarray, rng: np.random.Generator, min_distance: float = 120.0) -> np.ndarray:
     """A random colour at least ``min_distance`` away from ``reference`` (RGB, 0-255)."""
     while True:
         colour = rng.uniform(0, 255, 3)

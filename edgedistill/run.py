@@ -53,9 +53,10 @@ def prepare_run_dir(cfg: TrainConfig, resume: bool, force: bool) -> TrainConfig:
 def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
     run_dir = Path(cfg.out)
     started = time.perf_counter()
+    student_arch = parse_timm_spec(cfg.student)
+    transforms = {domain: build_train_transform(domain, cfg.image_size) for domain in (cfg.domain, "clean")}
     data = load_data(cfg.data, cfg.image_size)
     field = build_field_split(data.test, CAMERA_CORRUPTIONS, cfg.field_grid)
-    student_arch = parse_timm_spec(cfg.student)
     seconds: dict[str, float] = {}
 
     def train_stage(name: str, arch: str, domain: str, epochs: int, teacher: Teacher | None = None):
@@ -66,9 +67,7 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
         torch.manual_seed(cfg.seed)
         model = create_model(arch, len(data.classes), pretrained=cfg.pretrained)
         info = model_info(model, arch, data, cfg.image_size)
-        views = AugmentedViews(
-            data.train.images, data.train.labels, build_train_transform(domain, cfg.image_size), cfg.seed
-        )
+        views = AugmentedViews(data.train.images, data.train.labels, transforms[domain], cfg.seed)
         settings = StageSettings(epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, cfg.workers)
         fit(name, model, info, views, settings, run_dir / "checkpoints" / f"{name}.pt", teacher, progress)
         save_checkpoint(path, model, info)

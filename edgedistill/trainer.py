@@ -83,7 +83,17 @@ def fit(
     return history
 
 
-def train_one_epoch(name, epoch, model, info, loader, optimizer, schedule, teacher, progress) -> dict:
+def train_one_epoch(
+    name: str,
+    epoch: int,
+    model: nn.Module,
+    info: ModelInfo,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    teacher: Teacher | None,
+    progress: Progress | None,
+) -> dict:
     model.train()
     task = (
         progress.add_task(f"{name} {epoch + 1}", total=len(loader), loss=math.nan, acc=math.nan, ips=0.0)
@@ -102,8 +112,8 @@ def train_one_epoch(name, epoch, model, info, loader, optimizer, schedule, teach
             loss = teacher.loss(logits, teacher_logits, labels)["loss"]
         if not torch.isfinite(loss):
             raise UserError(
-                f"{name}: loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; lower --lr (now "
-                f"{optimizer.defaults['lr']}) and resume; epochs before this one are checkpointed"
+                f"{name}: loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; start the run again "
+                f"with a lower --lr (it was {optimizer.defaults['lr']}) or check the training images"
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

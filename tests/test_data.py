@@ -98,3 +98,37 @@ def test_model_input_normalises_per_channel():
     out = to_model_input(images, (0.5, 0.5, 0.5), (0.25, 0.5, 1.0))
     assert out.dtype == torch.float32
     torch.testing.assert_close(out[0, :, 0, 0], torch.tensor([2.0, 1.0, 0.5]))
+
+
+def test_cifar10_goes_through_torchvision_loader(monkeypatch):
+    """Offline here, so torchvision's CIFAR10 class is replaced by one that serves arrays of its shape."""
+    import torchvision.datasets
+
+    calls = []
+
+    class OfflineCIFAR10:
+        classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+        def __init__(self, root, train, download):
+            calls.append((train, download))
+            count = 20 if train else 10
+            self.data = np.random.default_rng(int(train)).integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
+            self.targets = list(range(10)) * (count // 10)
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", OfflineCIFAR10)
+    data = load_data("cifar10", 24)
+    assert calls == [(True, True), (False, True)]
+    assert data.classes[0] == "airplane" and data.source == "cifar10"
+    assert data.train.images.shape == (20, 24, 24, 3) and data.test.images.shape == (10, 24, 24, 3)
+    assert data.train.labels.tolist() == list(range(10)) * 2
+
+
+def test_cifar10_offline_failure_is_one_clear_line(monkeypatch):
+    import torchvision.datasets
+
+    def unreachable(root, train, download):
+        raise RuntimeError("Error downloading cifar-10-python.tar.gz")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", unreachable)
+    with pytest.raises(UserError, match=r"could not load CIFAR-10 .*--data PATH_TO_IMAGEFOLDER"):
+        load_data("cifar10", 32)

@@ -62,14 +62,21 @@ def test_teacher_stays_frozen_during_distillation(views, tmp_path):
         torch.testing.assert_close(value, before[key], rtol=0, atol=0, msg=key)
 
 
-def test_nan_loss_stops_with_one_clear_line_and_keeps_checkpoints(views, tmp_path):
+def test_diverging_loss_stops_with_one_clear_line(views, tmp_path):
     model, info = fresh_student()
-    path = tmp_path / "nan.pt"
-    fit("s", model, info, views, StageSettings(1, 10, 3e-3, 0.05, 0, 0), path)
-    saved = path.read_bytes()
     exploding = StageSettings(3, 10, 1e30, 0.0, 0, 0)
     with pytest.raises(UserError, match=r"loss became nan .* lower --lr"):
-        fit("s", model, info, views, exploding, tmp_path / "nan2.pt")
+        fit("s", model, info, views, exploding, tmp_path / "nan.pt")
+
+
+def test_nan_in_a_resumed_epoch_leaves_the_last_checkpoint_intact(views, tmp_path, monkeypatch):
+    model, info = fresh_student()
+    path = tmp_path / "run.pt"
+    fit("s", model, info, views, StageSettings(1, 10, 3e-3, 0.05, 0, 0), path)
+    saved = path.read_bytes()
+    monkeypatch.setattr(trainer, "cross_entropy_labeled", lambda logits, labels: logits.sum() * float("nan"))
+    with pytest.raises(UserError, match=r"loss became nan at epoch 2, step 1"):
+        fit("s", model, info, views, StageSettings(2, 10, 3e-3, 0.05, 0, 0), path)
     assert path.read_bytes() == saved
 
 
