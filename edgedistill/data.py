@@ -16,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from edgedistill import demo_data
-from edgedistill.augment import view_seed
+from edgedistill.augment import build_eval_transform, view_seed
 from edgedistill.errors import UserError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -143,7 +143,7 @@ def _load_cifar10(image_size: int) -> DataBundle:
 
 def build_resize(image_size: int):
     """Resize a whole (N, H, W, 3) array to the training resolution (no-op when it already is)."""
-    transform = A.Compose([A.Resize(height=image_size, width=image_size)], strict=True)
+    transform = build_eval_transform(image_size)
 
     def resize(images: np.ndarray) -> np.ndarray:
         if images.shape[1:3] == (image_size, image_size):
