@@ -6,6 +6,7 @@ file and the offending key, which is what the user has to edit.
 """
 
 import difflib
+import random
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -15,9 +16,24 @@ import albumentations as A
 import numpy as np
 import yaml
 
+from edgedistill.augment import optics, sensor
 from edgedistill.errors import UserError
 
 IMAGE_SIZE_PLACEHOLDER = "image_size"
+CAMERA_TRANSFORMS: dict[str, type[A.BasicTransform]] = {
+    cls.__name__: cls
+    for cls in (
+        sensor.SensorNoise,
+        sensor.Exposure,
+        sensor.WhiteBalance,
+        sensor.ToneCurve,
+        optics.DefocusBlur,
+        optics.HandShakeBlur,
+        optics.Vignetting,
+        optics.RollingShutter,
+        optics.Oversharpen,
+    )
+}
 
 
 def list_presets() -> list[str]:
@@ -49,15 +65,30 @@ def load_preset(domain: str) -> dict[str, Any]:
 
 
 def build_train_transform(domain: str, image_size: int) -> A.Compose:
-    """The training views of a domain; call ``view_seed`` to make one view reproducible."""
+    """The training views of a domain; ``reseed`` it with a ``view_seed`` to make one view reproducible."""
     preset = load_preset(domain)
-    transforms = [_build_transform(entry, image_size, preset["path"]) for entry in preset["transforms"]]
-    return A.Compose(transforms, strict=True, seed=0)
+    return build_pipeline(preset["transforms"], image_size, preset["path"])
+
+
+def build_pipeline(entries: list[Any], image_size: int, source: str) -> A.Compose:
+    """A pipeline from preset entries (``{Name: {arg: value}}``); ``source`` names them in errors."""
+    return A.Compose([_build_transform(entry, image_size, source) for entry in entries], strict=True, seed=0)
 
 
 def build_eval_transform(image_size: int) -> A.Compose:
     """Test-time view: the image at the model's resolution, nothing random."""
     return A.Compose([A.Resize(height=image_size, width=image_size, p=1.0)], strict=True, seed=0)
+
+
+def reseed(transform: A.Compose, seed: int) -> None:
+    """Start one view's random stream.
+
+    ``Compose.set_random_seed`` gives every transform its own generator with the *same* seed, so
+    every transform's first draw (does it fire?) is the same number and transforms with equal
+    ``p`` fire together. One shared stream, drawn in order, keeps them independent, and costs
+    one generator per view instead of one per transform.
+    """
+    transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
 
 
 def view_seed(base_seed: int, image_index: int, view: int) -> int:
@@ -75,7 +106,7 @@ def _build_transform(entry: Any, image_size: int, path: str) -> A.BasicTransform
             f"{path}: each transform must be a one-key mapping like '- GaussNoise: {{p: 0.5}}', got {entry!r}"
         )
     ((name, args),) = entry.items()
-    cls = getattr(A, name, None)
+    cls = CAMERA_TRANSFORMS.get(name) or getattr(A, name, None)
     if not (isinstance(cls, type) and issubclass(cls, A.BasicTransform)):
         close = difflib.get_close_matches(name, _transform_names(), n=3)
         hint = f"did you mean {close}?" if close else "see albumentations' list of transforms"
@@ -90,7 +121,8 @@ def _build_transform(entry: Any, image_size: int, path: str) -> A.BasicTransform
 
 
 def _transform_names() -> list[str]:
-    return [n for n in dir(A) if isinstance(getattr(A, n), type) and issubclass(getattr(A, n), A.BasicTransform)]
+    library = [n for n in dir(A) if isinstance(getattr(A, n), type) and issubclass(getattr(A, n), A.BasicTransform)]
+    return [*CAMERA_TRANSFORMS, *library]
 
 
 def _substitute_image_size(value: Any, image_size: int) -> Any:

@@ -16,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from edgedistill import demo_data
-from edgedistill.augment import build_eval_transform, view_seed
+from edgedistill.augment import build_eval_transform, reseed, view_seed
 from edgedistill.errors import UserError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -168,7 +168,7 @@ class AugmentedViews(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        self.transform.set_random_seed(view_seed(self.seed, index, self.view))
+        reseed(self.transform, view_seed(self.seed, index, self.view))
         image = self.transform(image=self.images[index])["image"]
         return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1), int(self.labels[index])
 
