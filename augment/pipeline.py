@@ -80,6 +80,16 @@ def build_eval_transform(image_size: int) -> A.Compose:
     return A.Compose([A.Resize(height=image_size, width=image_size, p=1.0)], strict=True, seed=0)
 
 
+def draw_views(entries: list[Any], images: np.ndarray, seed: int, source: str = "preset") -> np.ndarray:
+    """One view of every image, seeded as training seeds view 0, at the images' own size."""
+    pipeline = build_pipeline(entries, images.shape[1], source)
+    views = []
+    for index, image in enumerate(images):
+        reseed(pipeline, view_seed(seed, index, 0))
+        views.append(pipeline(image=image)["image"])
+    return np.stack(views)
+
+
 def reseed(transform: A.Compose, seed: int) -> None:
     """Start one view's random stream.
 

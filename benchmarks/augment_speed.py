@@ -9,13 +9,9 @@ figures include the reseeding cost. Each figure is the median of several timed r
 a warm-up; the goal for ``phone`` is >= 2,000 images/s at 32 px and >= 300 at 224 px.
 """
 
-import os
-
-for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[_name] = "1"  # before numpy loads: one core means one thread everywhere
-
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -115,7 +111,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.repeats = 0.05, 1
-    if hasattr(os, "sched_setaffinity"):
+    if hasattr(os, "sched_setaffinity"):  # one core: every thread of this process shares it
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     cv2.setNumThreads(1)
 

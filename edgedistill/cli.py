@@ -6,19 +6,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from edgedistill.cli_augment import augment_app
 from edgedistill.config import DEFAULT_STUDENT, TrainConfig
 from edgedistill.errors import UserError
+from edgedistill.terminal import console, errors, fail
 
 app = typer.Typer(
     help="Distil big image models into small ones that hold up on phone photos.",
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-errors = Console(stderr=True, soft_wrap=True, highlight=False)
+app.add_typer(augment_app, name="augment")
 
 
 @app.command()
@@ -92,11 +92,6 @@ def training_progress() -> Progress:
     )
 
 
-def fail(message: str) -> None:
-    errors.print(f"error: {message}")
-    raise typer.Exit(1)
-
-
 def not_yet(command: str, issue: int) -> None:
     errors.print(f"edgedistill {command} is not built yet (tracked in issue #{issue}); nothing was done.")
     raise typer.Exit(2)
@@ -118,12 +113,6 @@ def bench() -> None:
 def report() -> None:
     """Gather a run's metrics and device results into plots and a report (issue #6)."""
     not_yet("report", 6)
-
-
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def augment() -> None:
-    """Preview, check and fit domain presets against field images (issue #3)."""
-    not_yet("augment", 3)
 
 
 def main() -> None:

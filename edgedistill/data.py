@@ -115,9 +115,27 @@ def _load_split(split_dir: Path, classes: list[str], image_size: int) -> ImageSe
         raise UserError(
             f"{split_dir} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); add images or point --data elsewhere"
         )
+    return ImageSet(read_images(paths, image_size), np.asarray(labels, dtype=np.int64))
+
+
+def read_images(paths: list[Path], image_size: int) -> np.ndarray:
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        images = list(pool.map(lambda p: read_image(p, image_size), paths))
-    return ImageSet(np.stack(images), np.asarray(labels, dtype=np.int64))
+        return np.stack(list(pool.map(lambda p: read_image(p, image_size), paths)))
+
+
+def load_unlabeled_folder(folder: Path, image_size: int, limit: int, seed: int) -> np.ndarray:
+    """Up to ``limit`` images from anywhere under ``folder`` (a seeded random sample if there are more)."""
+    if not folder.is_dir():
+        raise UserError(f"{folder} is not a folder; give a folder of images (searched recursively)")
+    paths = list_images(folder)
+    if not paths:
+        raise UserError(
+            f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); add images or give another folder"
+        )
+    if len(paths) > limit:
+        chosen = np.random.default_rng(seed).choice(len(paths), size=limit, replace=False)
+        paths = [paths[i] for i in sorted(chosen)]
+    return read_images(paths, image_size)
 
 
 def _load_cifar10(image_size: int) -> DataBundle:
