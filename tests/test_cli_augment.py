@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import run_cli
 from PIL import Image
 
 from edgedistill.augment.pipeline import draw_views
 from edgedistill.augment.stats import STATISTICS
 from edgedistill.demo_data import generate_split
-from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
