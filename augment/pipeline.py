@@ -6,6 +6,7 @@ file and the offending key, which is what the user has to edit.
 """
 
 import difflib
+import inspect
 import random
 import warnings
 from importlib import resources
@@ -122,12 +123,27 @@ def _build_transform(entry: Any, image_size: int, path: str) -> A.BasicTransform
         hint = f"did you mean {close}?" if close else "see albumentations' list of transforms"
         raise UserError(f"{path}: unknown transform '{name}'; {hint}")
     args = _substitute_image_size(args or {}, image_size)
+    if not isinstance(args, dict):
+        raise UserError(f"{path}: the arguments of {name} must be a mapping like {{p: 0.5}}, got {args!r}")
+    valid = sorted(set(inspect.signature(cls.__init__).parameters) - {"self", "strict", "args", "kwargs"})
+    unknown = sorted(set(args) - set(valid))
+    if unknown:
+        close = {key: difflib.get_close_matches(key, valid, n=1) for key in unknown}
+        hints = ", ".join(f"'{key}'" + (f" (did you mean '{c[0]}'?)" if c else "") for key, c in close.items())
+        raise UserError(f"{path}: {name} has no argument {hints}; its arguments are {valid}")
     try:
         with warnings.catch_warnings():  # strict mode turns the library's warning into the error below
             warnings.simplefilter("ignore", UserWarning)
             return A.Compose([cls(**args)], strict=True).transforms[0]
     except (TypeError, ValueError) as error:
-        raise UserError(f"{path}: bad arguments for {name}: {error}") from None
+        raise UserError(f"{path}: bad arguments for {name}: {_one_line(error)}") from None
+
+
+def _one_line(error: Exception) -> str:
+    """pydantic spreads one validation error over several lines; the CLI prints one."""
+    return " ".join(
+        line.strip() for line in str(error).splitlines() if line.strip() and "errors.pydantic.dev" not in line
+    )
 
 
 def _transform_names() -> list[str]:

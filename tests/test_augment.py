@@ -51,7 +51,7 @@ def test_eval_transform_resizes_only(image):
 def test_misspelt_argument_names_file_and_transform(tmp_path):
     preset = tmp_path / "mine.yaml"
     preset.write_text("transforms:\n  - GaussNoise: {std_rang: [0.1, 0.2]}\n")
-    with pytest.raises(UserError, match=r"mine\.yaml.*GaussNoise.*std_rang"):
+    with pytest.raises(UserError, match=r"mine\.yaml.*GaussNoise.*'std_rang' \(did you mean 'std_range'\?\)"):
         build_train_transform(str(preset), 32)
 
 
