@@ -90,7 +90,7 @@ def check(
     else:
         console.print(
             f"verdict: '{domain}' is off on {', '.join(off)} (mean distance {distance:.2f}); "
-            f"`edgedistill augment fit --field {field} --out my-domain.yaml` derives a preset that fits"
+            f"`edgedistill augment fit --field {field} --data {data} --out my-domain.yaml` derives a preset that fits"
         )
 
 
