@@ -97,10 +97,60 @@ def not_yet(command: str, issue: int) -> None:
     raise typer.Exit(2)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def export() -> None:
-    """Export a run's student to ExecuTorch, Core ML and TFLite bundles (issue #5)."""
-    not_yet("export", 5)
+@app.command()
+def export(
+    run_or_checkpoint: Annotated[
+        Path, typer.Argument(metavar="RUN", help="Run directory of `edgedistill train`, or a checkpoint file.")
+    ],
+    target: Annotated[
+        str, typer.Option(help="android (ExecuTorch + TFLite), ios (Core ML + ExecuTorch) or all.")
+    ] = "all",
+    precision: Annotated[str, typer.Option(help="fp32, fp16 (Core ML only) or int8.")] = "fp32",
+    student: Annotated[
+        str | None, typer.Option(help="timm:NAME of plain weights trained elsewhere (RUN is then the weights file).")
+    ] = None,
+    data: Annotated[str | None, typer.Option(help="Data of a checkpoint's golden and calibration images.")] = None,
+    image_size: Annotated[int | None, typer.Option(min=8, help="Input size of plain weights (with --student).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the bundles. Default: RUN/export.")] = None,
+    calibration: Annotated[int, typer.Option(min=1, help="Field-domain training views that calibrate int8.")] = 256,
+    golden: Annotated[
+        int, typer.Option(min=1, help="Field test images in golden.npz, checked on every artifact.")
+    ] = 500,
+    force: Annotated[bool, typer.Option(help="Replace existing bundles.")] = False,
+) -> None:
+    """Export the distilled student to phone runtimes as verified bundles (model, manifest, golden set)."""
+    from rich.table import Table
+
+    from edgedistill.export.bundle import VERIFICATION_COLUMNS, verification_rows
+    from edgedistill.export.exporter import TARGETS, check_request, export_bundles
+    from edgedistill.export.source import load_source
+
+    targets = list(TARGETS) if target == "all" else [target]
+    if any(t not in TARGETS for t in targets):
+        fail(f"unknown --target '{target}'; choose android, ios or all")
+    if precision not in ("fp32", "fp16", "int8"):
+        fail(f"unknown --precision '{precision}'; choose fp32, fp16 or int8")
+    try:
+        check_request(targets, precision)
+        source = load_source(run_or_checkpoint, student, data, image_size)
+        out = out or source.default_out
+        existing = [out / f"{t}-{precision}{suffix}" for t in targets for suffix in ("", ".FAILED")]
+        if any(path.exists() for path in existing) and not force:
+            fail(f"bundles already exist in {out}; pass --force to replace them or choose another --out")
+        results = export_bundles(source, targets, precision, out, calibration, golden, report=console.print)
+    except UserError as error:
+        fail(str(error))
+    failed = False
+    for name, (landed, artifacts) in results.items():
+        table = Table(*VERIFICATION_COLUMNS[:-1], title=f"{name} bundle: {landed}")
+        for row in verification_rows(artifacts):
+            table.add_row(*row[:-1])
+        console.print(table)
+        for row in verification_rows(artifacts):
+            console.print(f"  {row[0]} {row[1]}: {row[-1]}")
+        failed |= landed.name.endswith(".FAILED")
+    if failed:
+        fail("an artifact failed verification (figures above and in verification.md); its bundle is marked .FAILED")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -57,6 +57,40 @@ def create_model(arch: str, num_classes: int, pretrained: bool = False) -> nn.Mo
         ) from None
 
 
+def model_info(model: nn.Module, arch: str, classes: list[str], image_size: int) -> ModelInfo:
+    """Normalisation comes from the model's pretrained config, so hub weights get the inputs they expect."""
+    pretrained_cfg = getattr(model, "pretrained_cfg", {}) or {}
+    mean = tuple(pretrained_cfg.get("mean", (0.485, 0.456, 0.406)))
+    std = tuple(pretrained_cfg.get("std", (0.229, 0.224, 0.225)))
+    return ModelInfo(arch=arch, classes=list(classes), image_size=image_size, mean=mean, std=std)
+
+
+def load_state_dict_checkpoint(
+    path: Path, arch: str, classes: list[str], image_size: int
+) -> tuple[nn.Module, ModelInfo]:
+    """A student trained elsewhere: plain weights (.safetensors, or .pt/.pth loaded without pickle
+    code) for timm:``arch`` with a head for ``classes``."""
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
+    except (SafetensorError, RuntimeError, OSError, ValueError) as error:
+        raise UserError(f"cannot read weights from {path} ({str(error).splitlines()[0]})") from None
+    model = create_model(arch, len(classes))
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError) as error:
+        raise UserError(
+            f"{path}: weights do not fit timm:{arch} with {len(classes)} classes ({str(error).splitlines()[0]}); "
+            "check --student and --data"
+        ) from None
+    return model, model_info(model, arch, classes, image_size)
+
+
 def save_checkpoint(path: str | Path, model: nn.Module, info: ModelInfo) -> None:
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     metadata = {METADATA_KEY: json.dumps(asdict(info))}

@@ -21,11 +21,11 @@ from edgedistill.field import CAMERA_CORRUPTIONS, SEVERITIES, FieldSplit, build_
 from edgedistill.fileio import write_json_atomic
 from edgedistill.losses import DistillationLoss
 from edgedistill.models import (
-    ModelInfo,
     count_macs,
     count_params,
     create_model,
     load_checkpoint,
+    model_info,
     parse_timm_spec,
     save_checkpoint,
 )
@@ -66,7 +66,7 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
         stage_start = time.perf_counter()
         torch.manual_seed(cfg.seed)
         model = create_model(arch, len(data.classes), pretrained=cfg.pretrained)
-        info = model_info(model, arch, data, cfg.image_size)
+        info = model_info(model, arch, data.classes, cfg.image_size)
         views = AugmentedViews(data.train.images, data.train.labels, transforms[domain], cfg.seed)
         settings = StageSettings(epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, cfg.workers)
         fit(name, model, info, views, settings, run_dir / "checkpoints" / f"{name}.pt", teacher, progress)
@@ -117,14 +117,6 @@ def obtain_teacher(cfg: TrainConfig, data: DataBundle, train_stage):
             "--teacher-epochs must be at least 1 when the teacher is trained in the run; or pass --teacher CHECKPOINT"
         )
     return train_stage("teacher", parse_timm_spec(spec), cfg.domain, cfg.teacher_epochs)
-
-
-def model_info(model: torch.nn.Module, arch: str, data: DataBundle, image_size: int) -> ModelInfo:
-    """Normalisation comes from the model's pretrained config, so hub weights get the inputs they expect."""
-    pretrained_cfg = getattr(model, "pretrained_cfg", {}) or {}
-    mean = tuple(pretrained_cfg.get("mean", (0.485, 0.456, 0.406)))
-    std = tuple(pretrained_cfg.get("std", (0.229, 0.224, 0.225)))
-    return ModelInfo(arch=arch, classes=list(data.classes), image_size=image_size, mean=mean, std=std)
 
 
 def evaluate_models(models: dict, data: DataBundle, field: FieldSplit, image_size: int) -> dict:

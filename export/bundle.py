@@ -1,0 +1,126 @@
+"""A bundle: everything a phone harness needs to run and check the model, in one folder.
+
+Model file(s), ``golden.npz`` and ``manifest.json`` (formats, precision, input layout and
+normalisation, labels, sha256 of every file, source run, tolerances and the verifier's
+figures). A bundle is assembled in a hidden folder and renamed into place only when every
+artifact passed; one that failed is kept, with its figures, under a ``.FAILED`` name, so it
+can never be mistaken for a good one.
+"""
+
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from edgedistill.export.golden import Golden, save_golden
+from edgedistill.export.source import ExportSource
+from edgedistill.export.verify import TOLERANCES, Verdict
+from edgedistill.fileio import sha256_file, write_json_atomic, write_text_atomic
+
+RUNTIME_PACKAGES = ("torch", "executorch", "litert-torch", "ai-edge-litert", "coremltools")
+
+
+@dataclass
+class Artifact:
+    path: Path  # where the exporter wrote it
+    io: dict  # input/output names, dtypes and quantization, from the exporter
+    verdict: Verdict
+
+
+def write_bundle(final: Path, artifacts: list[Artifact], golden: Golden, source: ExportSource, target: str) -> Path:
+    """Write the bundle; returns where it landed (``final``, or ``final.FAILED`` if anything failed)."""
+    staging = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    entries = []
+    for artifact in artifacts:
+        name = f"{artifact.verdict.format}-{artifact.path.name}"
+        if artifact.path.exists():
+            copy = shutil.copytree if artifact.path.is_dir() else shutil.copy2
+            copy(artifact.path, staging / name)
+        entries.append({"file": name, **artifact.io, **artifact.verdict.to_json()})
+        if (staging / name).exists():
+            entries[-1]["sha256"] = sha256_file(staging / name)
+    save_golden(staging / "golden.npz", golden)
+    info = source.info
+    manifest = {
+        "target": target,
+        "precision": artifacts[0].verdict.precision,
+        "passed": all(a.verdict.passed for a in artifacts),
+        "artifacts": entries,
+        "input": {
+            "shape": [1, 3, info.image_size, info.image_size],
+            "layout": "NCHW",
+            "dtype": "float32",
+            "normalisation": {"formula": "(rgb / 255 - mean) / std", "mean": list(info.mean), "std": list(info.std)},
+        },
+        "labels": info.classes,
+        "golden": {"file": "golden.npz", "sha256": sha256_file(staging / "golden.npz"), "count": len(golden.labels)},
+        "source": {"arch": f"timm:{info.arch}", **source.origin},
+        "tolerances": TOLERANCES[artifacts[0].verdict.precision],
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": {"os": platform.platform(), "python": platform.python_version(), "packages": _versions()},
+    }
+    write_json_atomic(staging / "manifest.json", manifest)
+    write_text_atomic(staging / "verification.md", verification_markdown(target, artifacts))
+    landed = final if manifest["passed"] else final.with_name(f"{final.name}.FAILED")
+    shutil.rmtree(landed, ignore_errors=True)
+    staging.rename(landed)
+    return landed
+
+
+def verification_rows(artifacts: list[Artifact]) -> list[list[str]]:
+    """The verifier's table, one row per artifact, for the screen and for verification.md."""
+    rows = []
+    for artifact in artifacts:
+        v = artifact.verdict
+        figures = [
+            _percent(v.top1_agreement_student),
+            _percent(v.top1_agreement_teacher),
+            f"{v.max_abs_logit_diff:.1e}" if v.max_abs_logit_diff is not None else "-",
+            _percent(v.field_acc),
+            _percent(v.student_field_acc),
+            f"{v.size_bytes / 1e6:.2f} MB",
+        ]
+        status = "pass" if v.passed else "FAIL: " + "; ".join(v.problems)
+        if v.notes:
+            status += " (" + "; ".join(v.notes) + ")"
+        rows.append([v.format, v.precision, v.checked_with, *figures, status])
+    return rows
+
+
+VERIFICATION_COLUMNS = [
+    "format",
+    "prec.",
+    "checked with",
+    "top-1 = student",
+    "top-1 = teacher",
+    "max |Δ|",
+    "field acc",
+    "student field acc",
+    "size",
+    "verdict",
+]
+
+
+def verification_markdown(target: str, artifacts: list[Artifact]) -> str:
+    lines = [f"# Verification of the {target} bundle", "", "| " + " | ".join(VERIFICATION_COLUMNS) + " |"]
+    lines.append("|" + "---|" * len(VERIFICATION_COLUMNS))
+    lines += ["| " + " | ".join(row) + " |" for row in verification_rows(artifacts)]
+    return "\n".join(lines) + "\n"
+
+
+def _percent(value: float | None) -> str:
+    return f"{value:.1%}" if value is not None else "-"
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for package in RUNTIME_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions

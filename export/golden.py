@@ -1,0 +1,81 @@
+"""The golden set every artifact is checked on, here and on the device: field test images with
+the answers of the teacher and of the fp32 student; and the calibration views for int8."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgedistill.augment import build_train_transform, reseed, view_seed
+from edgedistill.data import load_data, to_model_input
+from edgedistill.export.source import ExportSource
+from edgedistill.field import build_field_split
+from edgedistill.fileio import write_atomic
+
+
+@dataclass
+class Golden:
+    inputs: np.ndarray  # (N, 3, H, W) float32, normalised: exactly what the model takes
+    labels: np.ndarray
+    corruption: np.ndarray  # index into corruption_names
+    severity: np.ndarray
+    corruption_names: tuple[str, ...]
+    student_logits: np.ndarray  # the fp32 PyTorch student, the reference of every artifact
+    teacher_logits: np.ndarray | None
+
+
+def build_golden(source: ExportSource, count: int, seed: int = 0) -> Golden:
+    """``count`` images of the field test split (the run's data through imagecorruptions), drawn at
+    random but the same for every artifact and every export of the run."""
+    data = load_data(source.data, source.info.image_size)
+    field = build_field_split(data.test)
+    picks = np.sort(
+        np.random.default_rng(seed).choice(len(field.labels), size=min(count, len(field.labels)), replace=False)
+    )
+    images = torch.from_numpy(field.images[picks]).permute(0, 3, 1, 2)
+    inputs = to_model_input(images, source.info.mean, source.info.std).contiguous()  # NCHW in memory too
+    with torch.no_grad():
+        student = source.student(inputs).numpy()
+        teacher = None
+        if source.teacher is not None:
+            teacher = source.teacher(to_model_input(images, source.teacher_info.mean, source.teacher_info.std)).numpy()
+    return Golden(
+        inputs.numpy(),
+        field.labels[picks],
+        field.corruption[picks],
+        field.severity[picks],
+        field.names,
+        student,
+        teacher,
+    )
+
+
+def calibration_batches(source: ExportSource, count: int, seed: int = 0) -> list[torch.Tensor]:
+    """``count`` training images through the run's domain preset: int8 ranges set on the kind of
+    pictures the model will be given, noise and exposure errors included."""
+    data = load_data(source.data, source.info.image_size)
+    transform = build_train_transform(source.domain, source.info.image_size)
+    picks = np.random.default_rng(seed).choice(
+        len(data.train.images), size=min(count, len(data.train.images)), replace=False
+    )
+    batches = []
+    for index in picks:
+        reseed(transform, view_seed(seed, int(index), 0))
+        view = torch.from_numpy(np.ascontiguousarray(transform(image=data.train.images[index])["image"]))
+        batches.append(to_model_input(view.permute(2, 0, 1)[None], source.info.mean, source.info.std).contiguous())
+    return batches
+
+
+def save_golden(path: Path, golden: Golden) -> None:
+    arrays = {
+        "inputs": golden.inputs,
+        "labels": golden.labels,
+        "corruption": golden.corruption,
+        "severity": golden.severity,
+        "corruption_names": np.array(golden.corruption_names),
+        "student_logits": golden.student_logits,
+    }
+    if golden.teacher_logits is not None:
+        arrays["teacher_logits"] = golden.teacher_logits
+    write_atomic(path, lambda tmp: np.savez_compressed(tmp.open("wb"), **arrays))

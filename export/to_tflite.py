@@ -1,0 +1,80 @@
+"""TFLite / LiteRT: a .tflite flatbuffer converted by litert-torch, run with ai-edge-litert.
+
+The model keeps PyTorch's NCHW input. int8 models are fully integer, inputs and outputs
+included, so the runner quantizes inputs and dequantizes outputs with the scale and zero
+point stored in the file, as an app would.
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgedistill.export.quantize import quantize_pt2e
+
+NAME = "tflite"
+FILENAME = "model.tflite"
+PRECISIONS = ("fp32", "int8")
+DELEGATE = "xnnpack"
+
+
+def export(model: nn.Module, example: torch.Tensor, precision: str, calibration: list, path: Path) -> dict:
+    import litert_torch
+
+    quant_config = None
+    if precision == "int8":
+        from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+        from litert_torch.quantize.quant_config import QuantConfig
+
+        quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+        model = quantize_pt2e(model, example, quantizer, calibration, fold=False)
+        quant_config = QuantConfig(pt2e_quantizer=quantizer)
+    litert_torch.convert(
+        model.eval() if isinstance(model, nn.Module) else model, (example,), quant_config=quant_config
+    ).export(str(path))
+    interpreter = _interpreter(path)
+    (given,), (taken,) = interpreter.get_input_details(), interpreter.get_output_details()
+    return {"input": _tensor_entry(given), "output": _tensor_entry(taken), "delegate": DELEGATE}
+
+
+def runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    interpreter = _interpreter(path)
+    (given,), (taken,) = interpreter.get_input_details(), interpreter.get_output_details()
+
+    def run(inputs: np.ndarray) -> np.ndarray:
+        interpreter.set_tensor(given["index"], _quantize(inputs, given))
+        interpreter.invoke()
+        return _dequantize(interpreter.get_tensor(taken["index"]), taken)
+
+    return run
+
+
+def _interpreter(path: Path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _tensor_entry(detail: dict) -> dict:
+    scale, zero_point = detail["quantization"]
+    entry = {"name": detail["name"], "dtype": np.dtype(detail["dtype"]).name}
+    if scale:
+        entry["quantization"] = {"scale": float(scale), "zero_point": int(zero_point)}
+    return entry
+
+
+def _quantize(values: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero_point = detail["quantization"]
+    if not scale:
+        return values.astype(detail["dtype"])
+    limits = np.iinfo(detail["dtype"])
+    return np.clip(np.round(values / scale + zero_point), limits.min, limits.max).astype(detail["dtype"])
+
+
+def _dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero_point = detail["quantization"]
+    return (values.astype(np.float32) - zero_point) * scale if scale else values.astype(np.float32)

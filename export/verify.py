@@ -1,0 +1,61 @@
+"""Check an exported artifact against the PyTorch student it came from, on the golden set, with
+the runtime that will run it on the phone; the tolerances are the contract of a good bundle."""
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+TOLERANCES = {
+    "fp32": {"min_top1_agreement": 1.0, "max_abs_logit_diff": 1e-3},
+    "fp16": {"min_top1_agreement": 0.99, "max_field_acc_drop": 0.005},
+    "int8": {"min_top1_agreement": 0.98, "max_field_acc_drop": 0.01},
+}
+
+
+@dataclass
+class Verdict:
+    format: str
+    precision: str
+    file: str
+    checked_with: str  # the runtime, or "spec" where the format cannot run on this machine
+    size_bytes: int = 0
+    top1_agreement_student: float | None = None
+    top1_agreement_teacher: float | None = None
+    max_abs_logit_diff: float | None = None
+    field_acc: float | None = None
+    student_field_acc: float | None = None
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "passed": self.passed}
+
+
+def score_outputs(verdict: Verdict, logits: np.ndarray, golden) -> Verdict:
+    """Fill in the agreement figures of ``logits`` (the artifact's outputs on the golden inputs) and
+    record every tolerance of the precision that they break."""
+    reference = golden.student_logits
+    verdict.top1_agreement_student = float((logits.argmax(1) == reference.argmax(1)).mean())
+    if golden.teacher_logits is not None:
+        verdict.top1_agreement_teacher = float((logits.argmax(1) == golden.teacher_logits.argmax(1)).mean())
+    verdict.max_abs_logit_diff = float(np.abs(logits - reference).max())
+    verdict.field_acc = float((logits.argmax(1) == golden.labels).mean())
+    verdict.student_field_acc = float((reference.argmax(1) == golden.labels).mean())
+    limits = TOLERANCES[verdict.precision]
+    if verdict.top1_agreement_student < limits["min_top1_agreement"]:
+        verdict.problems.append(
+            f"top-1 agrees with the fp32 student on {verdict.top1_agreement_student:.1%} of golden inputs, "
+            f"needs {limits['min_top1_agreement']:.0%}"
+        )
+    if "max_abs_logit_diff" in limits and verdict.max_abs_logit_diff > limits["max_abs_logit_diff"]:
+        verdict.problems.append(
+            f"max |logit difference| {verdict.max_abs_logit_diff:.2e} > {limits['max_abs_logit_diff']:.0e}"
+        )
+    drop = verdict.student_field_acc - verdict.field_acc
+    if "max_field_acc_drop" in limits and drop > limits["max_field_acc_drop"]:
+        verdict.problems.append(f"field accuracy drops {drop:.1%}, at most {limits['max_field_acc_drop']:.1%} allowed")
+    return verdict
