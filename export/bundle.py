@@ -40,7 +40,7 @@ def write_bundle(final: Path, artifacts: list[Artifact], golden: Golden, source:
         if artifact.path.exists():
             copy = shutil.copytree if artifact.path.is_dir() else shutil.copy2
             copy(artifact.path, staging / name)
-        entries.append({"file": name, **artifact.io, **artifact.verdict.to_json()})
+        entries.append({**artifact.io, **artifact.verdict.to_json(), "file": name})
         if (staging / name).exists():
             entries[-1]["sha256"] = sha256_file(staging / name)
     save_golden(staging / "golden.npz", golden)

@@ -31,9 +31,7 @@ def export(model: nn.Module, example: torch.Tensor, precision: str, calibration:
         quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
         model = quantize_pt2e(model, example, quantizer, calibration, fold=False)
         quant_config = QuantConfig(pt2e_quantizer=quantizer)
-    litert_torch.convert(
-        model.eval() if isinstance(model, nn.Module) else model, (example,), quant_config=quant_config
-    ).export(str(path))
+    litert_torch.convert(model, (example,), quant_config=quant_config).export(str(path))
     interpreter = _interpreter(path)
     (given,), (taken,) = interpreter.get_input_details(), interpreter.get_output_details()
     return {"input": _tensor_entry(given), "output": _tensor_entry(taken), "delegate": DELEGATE}

@@ -1,0 +1,147 @@
+"""Export with the real converters and runtimes: ExecuTorch, LiteRT and Core ML (spec only off
+macOS), bundles, manifests and the verifier's contract."""
+
+import json
+import platform
+
+import numpy as np
+import pytest
+import torch
+from conftest import run_cli
+from safetensors.torch import save_file
+
+from edgedistill.config import TrainConfig
+from edgedistill.export.exporter import FORMATS, export_one
+from edgedistill.export.golden import Golden
+from edgedistill.export.source import ExportSource
+from edgedistill.fileio import sha256_file
+from edgedistill.models import create_model, model_info, save_checkpoint
+
+CLASSES = [f"c{i}" for i in range(10)]
+MATRIX_STUDENTS = ("mobilenetv3_small_100", "mobilenetv4_conv_small", "lcnet_050", "efficientnet_b0")
+
+
+def make_run(run_dir, arch="mobilenetv3_small_100", with_student=True):
+    """A run directory as `edgedistill train` leaves it, with untrained weights (fast to make)."""
+    run_dir.mkdir(parents=True)
+    TrainConfig(out=str(run_dir), student=f"timm:{arch}", image_size=32).save(run_dir)
+    torch.manual_seed(0)
+    teacher = create_model("resnet18", len(CLASSES)).eval()
+    save_checkpoint(run_dir / "teacher.safetensors", teacher, model_info(teacher, "resnet18", CLASSES, 32))
+    if with_student:
+        student = create_model(arch, len(CLASSES)).eval()
+        save_checkpoint(run_dir / "student_kd.safetensors", student, model_info(student, arch, CLASSES, 32))
+    return run_dir
+
+
+def tiny_golden(student: torch.nn.Module, count: int = 8) -> Golden:
+    inputs = torch.randn(count, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logits = student(inputs).numpy()
+    labels = logits.argmax(1)
+    zeros = np.zeros(count, dtype=np.int64)
+    return Golden(inputs.numpy(), labels, zeros, zeros + 1, ("none",), logits, None)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """`edgedistill export RUN --target all --precision fp32` on a demo-data run."""
+    run_dir = make_run(tmp_path_factory.mktemp("runs") / "r")
+    result = run_cli("export", str(run_dir), "--target", "all", "--precision", "fp32", "--golden", "64")
+    return run_dir, result
+
+
+def test_fp32_export_writes_verified_bundles_for_every_format(exported):
+    run_dir, result = exported
+    assert result.returncode == 0, result.stderr[-3000:]
+    for target, formats in (("android", {"executorch", "tflite"}), ("ios", {"coreml", "executorch"})):
+        bundle = run_dir / "export" / f"{target}-fp32"
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        assert manifest["passed"] and manifest["labels"] == CLASSES
+        assert {a["format"] for a in manifest["artifacts"]} == formats
+        for artifact in manifest["artifacts"]:
+            assert artifact["sha256"] == sha256_file(bundle / artifact["file"])
+            if artifact["format"] != "coreml" or platform.system() == "Darwin":
+                assert artifact["top1_agreement_student"] == 1.0 and artifact["max_abs_logit_diff"] <= 1e-3
+        with np.load(bundle / "golden.npz") as golden:
+            assert golden["inputs"].shape == (64, 3, 32, 32) and golden["teacher_logits"].shape == (64, 10)
+        assert manifest["golden"]["sha256"] == sha256_file(bundle / "golden.npz")
+        assert "| executorch | fp32 |" in (bundle / "verification.md").read_text()
+    assert "executorch fp32: pass" in result.stdout and "tflite fp32: pass" in result.stdout
+
+
+def test_existing_bundles_are_kept_without_force(exported):
+    run_dir, _ = exported
+    manifest = run_dir / "export" / "android-fp32" / "manifest.json"
+    before = manifest.read_text()
+    result = run_cli("export", str(run_dir), "--target", "android")
+    assert result.returncode == 1 and "--force" in result.stderr and manifest.read_text() == before
+
+
+@pytest.mark.parametrize("make,args,message", [
+    (lambda tmp: make_run(tmp / "r", with_student=False), [], "has no distilled student"),
+    (lambda tmp: tmp, [], "is not a run directory"),
+    (lambda tmp: make_run(tmp / "r"), ["--target", "android", "--precision", "fp16"], "does not offer fp16"),
+    (lambda tmp: make_run(tmp / "r"), ["--target", "watch"], "unknown --target 'watch'"),
+])  # fmt: skip
+def test_bad_export_requests_get_one_line(make, args, message, tmp_path):
+    result = run_cli("export", str(make(tmp_path)), *args)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert message in lines[-1] and lines[-1].startswith("error:"), result.stderr[-2000:]
+
+
+def test_plain_weights_with_student_export(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("lcnet_050", 10)
+    weights = tmp_path / "mine.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    result = run_cli("export", str(weights), "--student", "timm:lcnet_050", "--target", "android", "--golden", "16")
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((tmp_path / "mine-export" / "android-fp32" / "manifest.json").read_text())
+    assert manifest["source"]["checkpoint"] == str(weights) and manifest["source"]["arch"] == "timm:lcnet_050"
+
+
+def test_int8_that_breaks_the_contract_is_marked_failed(tmp_path):
+    """An untrained student's logits are nearly tied, so int8 flips many top-1 answers: the
+    bundle must land as .FAILED with its figures, and the command must exit non-zero."""
+    run_dir = make_run(tmp_path / "r")
+    result = run_cli(
+        "export", str(run_dir), "--target", "android", "--precision", "int8", "--calibration", "16", "--golden", "64"
+    )
+    assert result.returncode == 1 and "failed verification" in result.stderr
+    assert not (run_dir / "export" / "android-int8").exists()
+    manifest = json.loads((run_dir / "export" / "android-int8.FAILED" / "manifest.json").read_text())
+    assert not manifest["passed"]
+    assert all(a["top1_agreement_student"] is not None for a in manifest["artifacts"])
+
+
+@pytest.mark.parametrize("arch", MATRIX_STUDENTS)
+def test_student_format_precision_matrix(arch, tmp_path):
+    """Every phone student x every format x fp32/int8 on tiny inputs: each pair either exports to a
+    file its runtime runs, or fails with a reason that names the format and the student."""
+    torch.manual_seed(0)
+    student = create_model(arch, 10).eval()
+    info = model_info(student, arch, CLASSES, 32)
+    golden = tiny_golden(student)
+    source = ExportSource(student, info, None, None, "demo", "phone", {}, tmp_path)
+    calibration = [torch.from_numpy(golden.inputs[i : i + 1]) for i in range(4)]
+    outcome = {}
+    for name, module in FORMATS.items():
+        for precision in ("fp32", "int8"):
+            artifact = export_one(
+                module, source, golden, precision, calibration, tmp_path / f"{precision}-{module.FILENAME}"
+            )
+            verdict = artifact.verdict
+            outcome[name, precision] = verdict.problems or "ok"
+            if verdict.problems and verdict.size_bytes == 0:  # the converter refused: the reason must say who and why
+                assert f"timm:{arch} to {name}" in verdict.problems[0]
+                continue
+            assert artifact.path.exists() and verdict.size_bytes > 0
+            if verdict.checked_with == "spec":
+                assert verdict.passed, verdict.problems
+            else:
+                assert verdict.max_abs_logit_diff is not None and np.isfinite(verdict.max_abs_logit_diff)
+                if precision == "fp32":
+                    assert verdict.passed, verdict.problems
+    print(arch, outcome)
