@@ -65,8 +65,10 @@ def write_bundle(final: Path, artifacts: list[Artifact], golden: Golden, source:
     }
     write_json_atomic(staging / "manifest.json", manifest)
     write_text_atomic(staging / "verification.md", verification_markdown(target, artifacts))
-    landed = final if manifest["passed"] else final.with_name(f"{final.name}.FAILED")
-    shutil.rmtree(landed, ignore_errors=True)
+    failed = final.with_name(f"{final.name}.FAILED")
+    for previous in (final, failed):  # the caller checked --force; an old verdict must not linger beside the new one
+        shutil.rmtree(previous, ignore_errors=True)
+    landed = final if manifest["passed"] else failed
     staging.rename(landed)
     return landed
 

@@ -1,9 +1,12 @@
 """``edgedistill export``: every format a target needs, exported once, verified with its runtime,
 and gathered into one bundle per target."""
 
+import os
 import re
 import shutil
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,7 @@ from edgedistill.export.verify import Verdict, score_outputs
 
 FORMATS = {module.NAME: module for module in (to_executorch, to_tflite, to_coreml)}
 TARGETS = {"android": ("executorch", "tflite"), "ios": ("coreml", "executorch")}
+LOG_NAME = "export.log"
 RUNTIMES = {"executorch": "executorch", "tflite": "litert", "coreml": "predict"}
 
 
@@ -52,8 +56,11 @@ def export_bundles(
     work.mkdir(parents=True)
     artifacts = {}
     for name in formats:
-        report(f"exporting {name} {precision} ...")
-        artifacts[name] = export_one(FORMATS[name], source, golden, precision, batches, work / FORMATS[name].FILENAME)
+        report(f"exporting {name} {precision} ... (converter output: {out / LOG_NAME})")
+        with output_to(out / LOG_NAME):
+            artifacts[name] = export_one(
+                FORMATS[name], source, golden, precision, batches, work / FORMATS[name].FILENAME
+            )
     results = {}
     for target in targets:
         chosen = [artifacts[name] for name in TARGETS[target]]
@@ -88,6 +95,27 @@ def explain_export_failure(format_name: str, arch: str, error: Exception) -> str
     operator = re.search(r"(aten[.:]+[\w.]+|tfl\.[\w]+|torch\.ops\.[\w.]+)", str(error))
     named = f"operator {operator.group(1)} is not supported" if operator else message[:300]
     return f"cannot export timm:{arch} to {format_name}: {named}; try another --precision or another student"
+
+
+@contextmanager
+def output_to(log: Path) -> Iterator[None]:
+    """Send everything printed meanwhile, C++ runtimes included, to ``log``: converters fill the terminal
+    with progress bars and warnings that bury the verifier's table, but are wanted when an export fails."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log.open("a") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for descriptor in saved:
+                os.close(descriptor)
 
 
 def _size(path: Path) -> int:
