@@ -94,7 +94,8 @@ def explain_export_failure(format_name: str, arch: str, error: Exception) -> str
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     operator = re.search(r"(aten[.:]+[\w.]+|tfl\.[\w]+|torch\.ops\.[\w.]+)", str(error))
     named = f"operator {operator.group(1)} is not supported" if operator else message[:300]
-    return f"cannot export timm:{arch} to {format_name}: {named}; try another --precision or another student"
+    advice = "replace that operation in the model, or choose another student"
+    return f"cannot export timm:{arch} to {format_name}: {named}; {advice}"
 
 
 @contextmanager

@@ -3,6 +3,8 @@ macOS), bundles, manifests and the verifier's contract."""
 
 import json
 import platform
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,3 +147,27 @@ def test_student_format_precision_matrix(arch, tmp_path):
                 if precision == "fp32":
                     assert verdict.passed, verdict.problems
     print(arch, outcome)
+
+
+def test_an_operator_a_format_cannot_take_is_named():
+    """A model with an operation no phone runtime converts (a determinant): every converter refuses,
+    and the verdict names the operator instead of a stack trace."""
+
+    class Determinant(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(3, 10)
+
+        def forward(self, x):
+            return self.fc(torch.linalg.det(x[:, :, :3, :3]))
+
+    model = Determinant().eval()
+    inputs = torch.randn(4, 3, 8, 8)
+    logits = model(inputs).detach().numpy()
+    golden = Golden(inputs.numpy(), logits.argmax(1), np.zeros(4, int), np.ones(4, int), ("none",), logits, None)
+    info = model_info(model, "det", CLASSES, 8)
+    source = ExportSource(model, info, None, None, "demo", "phone", {}, None)
+    for name, module in FORMATS.items():
+        verdict = export_one(module, source, golden, "fp32", [], Path(tempfile.mkdtemp()) / module.FILENAME).verdict
+        assert len(verdict.problems) == 1 and "det" in verdict.problems[0], (name, verdict.problems)
+        assert verdict.problems[0].startswith(f"cannot export timm:det to {name}")
