@@ -5,8 +5,9 @@ Each degradation the fit can use is a knob: a transform, the range argument it d
 grid of candidate values and a probability. The search is coordinate descent on the mean
 distance of ``stats.compare``: for each knob, first the best (probability, single value)
 pair, then the low and the high end of its range separately, knob after knob, for a few
-rounds. Views are drawn with fixed seeds, so the objective is deterministic and two
-candidates differ only by their parameters.
+rounds. Views are drawn with fixed seeds, one random stream per transform (see
+``pipeline.reseed``), so the objective is deterministic and a change to one knob leaves the
+other transforms' draws as they were.
 """
 
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from edgedistill.augment.pipeline import draw_views
 from edgedistill.augment.stats import compare, image_statistics, mean_distance
 
 PROBABILITIES = (0.1, 0.25, 0.5, 0.75, 1.0)
+MIN_GAIN = 0.003  # a change must lower the distance by this much: smaller gains are sampling noise
 GEOMETRY = [  # the usual geometric views, as in the shipped presets; fitted with them, since a crop rescales blur
     {"RandomResizedCrop": {"size": ["image_size", "image_size"], "scale": [0.6, 1.0], "ratio": [0.8, 1.25], "p": 1.0}},
     {"HorizontalFlip": {"p": 0.5}},
@@ -64,7 +66,11 @@ def preset_entries(settings: dict[str, Setting]) -> list[dict]:
     entries = list(GEOMETRY)
     for knob in KNOBS:
         setting = settings[knob.transform]
-        if setting.p > 0:
+        neutral = knob.grid.index(knob.neutral)
+        if setting.p > 0 and (setting.low, setting.high) != (
+            neutral,
+            neutral,
+        ):  # a transform that does nothing is left out
             values = [knob.grid[setting.low], knob.grid[setting.high]]
             entries.append({knob.transform: {knob.argument: values, **knob.fixed, "p": setting.p}})
     return entries
@@ -114,7 +120,7 @@ def _best(
 ) -> tuple[float, Setting]:
     for candidate in candidates:
         score = distance({**settings, knob.transform: candidate})
-        if score < best - 1e-9:
+        if score < best - MIN_GAIN:
             best, incumbent = score, candidate
     return best, incumbent
 
@@ -122,7 +128,7 @@ def _best(
 def preset_yaml(settings: dict[str, Setting], header: list[str], description: str) -> str:
     """The fitted preset as a YAML file in the shipped presets' style, ``header`` as its comment."""
     lines = [f"# {text}" for text in header]
-    lines += [f"description: {description}", "transforms:"]
+    lines += [yaml.safe_dump({"description": description}, width=1000).strip(), "transforms:"]
     for entry in preset_entries(settings):
         ((name, args),) = entry.items()
         lines.append(f"  - {name}: {yaml.safe_dump(args, default_flow_style=True, width=1000).strip()}")

@@ -18,7 +18,7 @@ from albumentations.core.transforms_interface import BaseTransformInitSchema
 from edgedistill.augment.light import to_linear, to_srgb_uint8
 from edgedistill.augment.schema import value_range
 
-SUBSAMPLES = 4  # points per pixel and axis when drawing the disk
+SUBSAMPLES = 8  # samples per pixel and axis when measuring the disk's area in each pixel
 
 
 def splat_kernel(points: np.ndarray) -> np.ndarray:
@@ -37,12 +37,17 @@ def splat_kernel(points: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=2048)
 def disk_kernel(radius: float) -> np.ndarray:
-    """A uniform disk, the point spread of a defocused lens."""
-    count = max(8, int(np.ceil(2 * radius * SUBSAMPLES)))
-    axis = ((np.arange(count) + 0.5) / count * 2 - 1) * radius
-    x, y = np.meshgrid(axis, axis)
-    inside = x**2 + y**2 <= radius**2
-    return splat_kernel(np.stack([x[inside], y[inside]], axis=1))
+    """A uniform disk, the point spread of a defocused lens: each pixel weighs the share of the disk's
+    area that falls in it, so a disk well inside one pixel (radius < 0.5) leaves the image as it is."""
+    half = int(np.ceil(radius + 0.5))
+    offsets = (np.arange((2 * half + 1) * SUBSAMPLES) + 0.5) / SUBSAMPLES - half - 0.5
+    inside = offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius**2
+    kernel = inside.reshape(2 * half + 1, SUBSAMPLES, 2 * half + 1, SUBSAMPLES).sum(axis=(1, 3)).astype(np.float32)
+    if kernel.sum() == 0:  # smaller than one sample: all of it lands in the centre pixel
+        kernel[half, half] = 1
+    margin = int(np.flatnonzero(kernel.any(axis=1))[0])  # drop empty border rows and columns
+    kernel = kernel[margin : kernel.shape[0] - margin, margin : kernel.shape[1] - margin]
+    return kernel / kernel.sum()
 
 
 def shake_kernel(length: float, rng: np.random.Generator, steps: int = 48) -> np.ndarray:

@@ -9,6 +9,7 @@ import difflib
 import inspect
 import random
 import warnings
+import zlib
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ def load_preset(domain: str) -> dict[str, Any]:
     try:
         preset = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
-        raise UserError(f"{path} is not valid YAML: {error}") from None
+        raise UserError(f"{path} is not valid YAML: {_one_line(error)}") from None
     if not isinstance(preset, dict) or not isinstance(preset.get("transforms"), list):
         raise UserError(f"{path} must be a mapping with a 'transforms' list, as in the shipped phone.yaml")
     return {"path": str(path), **preset}
@@ -82,7 +83,7 @@ def build_eval_transform(image_size: int) -> A.Compose:
 
 
 def draw_views(entries: list[Any], images: np.ndarray, seed: int, source: str = "preset") -> np.ndarray:
-    """One view of every image, seeded as training seeds view 0, at the images' own size."""
+    """One view of every image (image i seeded with ``view_seed(seed, i, 0)``), at the images' own size."""
     pipeline = build_pipeline(entries, images.shape[1], source)
     views = []
     for index, image in enumerate(images):
@@ -92,14 +93,20 @@ def draw_views(entries: list[Any], images: np.ndarray, seed: int, source: str = 
 
 
 def reseed(transform: A.Compose, seed: int) -> None:
-    """Start one view's random stream.
+    """Start one view's random streams: one per transform, keyed by (seed, transform name, occurrence).
 
-    ``Compose.set_random_seed`` gives every transform its own generator with the *same* seed, so
-    every transform's first draw (does it fire?) is the same number and transforms with equal
-    ``p`` fire together. One shared stream, drawn in order, keeps them independent, and costs
-    one generator per view instead of one per transform.
+    ``Compose.set_random_seed`` gives every transform the *same* seed, so every transform's first
+    draw (does it fire?) is the same number and transforms with equal ``p`` fire together. Keys
+    by name rather than position also keep a transform's draws the same when another transform
+    is added to the preset, which ``augment fit`` relies on to compare two presets fairly.
     """
-    transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
+    seen: dict[str, int] = {}
+    for child in transform.transforms:
+        name = type(child).__name__
+        seen[name] = seen.get(name, -1) + 1
+        key = [seed, zlib.crc32(name.encode()), seen[name]]
+        child_seed = int(np.random.SeedSequence(key).generate_state(1)[0])
+        child.set_random_state(np.random.default_rng(child_seed), random.Random(child_seed))
 
 
 def view_seed(base_seed: int, image_index: int, view: int) -> int:

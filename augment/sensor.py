@@ -85,8 +85,8 @@ class WhiteBalance(A.ImageOnlyTransform):
     drawn uniformly in mired from ``temperature_range``, the camera balanced for ``reference_kelvin``."""
 
     class InitSchema(BaseTransformInitSchema):
-        temperature_range: value_range(ge=1000, le=40000)
-        reference_kelvin: float = Field(ge=1000, le=40000)
+        temperature_range: value_range(ge=2000, le=40000)
+        reference_kelvin: float = Field(ge=2000, le=40000)
 
     def __init__(
         self, temperature_range: tuple[float, float] = (4000, 9000), reference_kelvin: float = 6500, p: float = 0.5
@@ -126,5 +126,5 @@ class ToneCurve(A.ImageOnlyTransform):
     def apply(self, img: np.ndarray, gamma: float, contrast: float, **params: Any) -> np.ndarray:
         code = (np.arange(256) / 255.0) ** gamma
         smooth = code * code * (3 - 2 * code)
-        table = np.clip(code + np.clip(contrast, -1, 1) * (smooth - code), 0, 1)
+        table = np.clip(code + contrast * (smooth - code), 0, 1)
         return apply_lut(img, np.round(table * 255).astype(np.uint8))

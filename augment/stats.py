@@ -92,12 +92,11 @@ class Comparison:
 
 def distribution_distance(field: np.ndarray, views: np.ndarray) -> tuple[float, float]:
     """Wasserstein-1 distance between the two samples, and the mean signed shift of views against
-    field, both in units of their pooled standard deviation, so that statistics on different scales
-    can be read, and averaged, side by side."""
-    spread = np.concatenate([field, views]).std()
-    if spread == 0:
-        return 0.0, 0.0
-    gap = (np.quantile(views, QUANTILES) - np.quantile(field, QUANTILES)) / spread
+    field, in units of the pooled standard deviation sqrt((var_field + var_views) / 2), so that
+    statistics on different scales can be read, and averaged, side by side. A floor on the unit
+    keeps two near-constant samples from reading as far apart."""
+    unit = max(np.sqrt((field.var() + views.var()) / 2), 1e-6 + 1e-3 * np.abs(np.concatenate([field, views])).mean())
+    gap = (np.quantile(views, QUANTILES) - np.quantile(field, QUANTILES)) / unit
     return float(np.abs(gap).mean()), float(gap.mean())
 
 

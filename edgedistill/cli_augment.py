@@ -44,8 +44,11 @@ def preview(
     views: Annotated[int, typer.Option(min=1, help="Augmented views beside each original.")] = 6,
     cell: Annotated[int, typer.Option(min=16, help="Pixels per image in the grid.")] = 128,
     seed: Seed = 0,
+    force: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
     """Write a grid of originals beside their training views, each captioned with what fired."""
+    if out.exists() and not force:
+        fail(f"{out} exists; choose another --out or pass --force to replace it")
     from edgedistill.augment.pipeline import load_preset
     from edgedistill.augment.preview import preview_grid, write_preview
     from edgedistill.data import load_data
@@ -112,6 +115,8 @@ def fit(
     from edgedistill.augment.stats import compare, image_statistics, mean_distance
     from edgedistill.fileio import write_text_atomic
 
+    if out.is_dir() or (out.parent.exists() and not out.parent.is_dir()):
+        fail(f"--out {out} must be a file path in a folder, like my-domain.yaml")
     if out.exists() and not force:
         fail(f"{out} exists; choose another --out or pass --force to replace it")
     started = time.time()
@@ -119,21 +124,24 @@ def fit(
         baseline = load_preset(compare_with)
         field_images, source = _field_and_source(field, data, image_size, samples, seed)
         field_stats = image_statistics(field_images)
-        baseline_rows = compare(field_stats, image_statistics(draw_views(baseline["transforms"], source, seed)))
+        baseline_views = draw_views(baseline["transforms"], source, seed, baseline["path"])
+        baseline_rows = compare(field_stats, image_statistics(baseline_views))
         settings, distance = fit_preset(field_images, source, rounds, seed, report=console.print)
-        fitted_rows = compare(field_stats, image_statistics(draw_views(preset_entries(settings), source, seed)))
+        # scored on views the search never saw (another seed), so the figure is not the search's own optimum
+        fitted_rows = compare(field_stats, image_statistics(draw_views(preset_entries(settings), source, seed + 1)))
     except UserError as error:
         fail(str(error))
     header = [
         f"fitted by `edgedistill augment fit` to {len(field_images)} images in {field} ({time.strftime('%Y-%m-%d')}),",
         f"views drawn from {data} at {image_size} px, seed {seed}, {rounds} rounds, {time.time() - started:.0f} s.",
         f"mean distance to the field (pooled standard deviations): '{compare_with}' {mean_distance(baseline_rows):.3f},"
-        f" this preset {distance:.3f}.",
+        f" this preset {mean_distance(fitted_rows):.3f} on fresh views ({distance:.3f} on the views it was fitted on).",
     ]
     write_text_atomic(out, preset_yaml(settings, header, f"fitted to {field.name}"))
     console.print(_comparison_table(fitted_rows, f"fitted views of {data} vs {len(field_images)} images in {field}"))
     console.print(
-        f"mean distance: '{compare_with}' {mean_distance(baseline_rows):.3f} -> fitted {distance:.3f}\n"
+        f"mean distance: '{compare_with}' {mean_distance(baseline_rows):.3f}"
+        f" -> fitted {mean_distance(fitted_rows):.3f} (fresh views)\n"
         f"wrote {out}; train on it with: edgedistill train --domain {out}"
     )
 

@@ -51,12 +51,16 @@ def test_more_sensor_noise_raises_estimated_sigma(photos):
 
 
 def test_sensor_noise_is_signal_dependent_in_linear_light():
-    """Shot noise grows with light: a bright patch gets more absolute noise in linear light."""
-    image = np.concatenate([np.full((32, 32, 3), 60, np.uint8), np.full((32, 32, 3), 200, np.uint8)], axis=1)
-    noisy = to_linear(degrade(image[None], "SensorNoise", shot_range=[0.02, 0.02])[0])
+    """Shot noise grows with light: in linear light the noise std of a bright patch over a dark one is
+    sqrt((shot*x_bright + read) / (shot*x_dark + read)), about 2.8 here; constant noise added to sRGB
+    code values would give about 4.4 and noise constant in linear light 1.0."""
+    image = np.concatenate([np.full((64, 64, 3), 60, np.uint8), np.full((64, 64, 3), 200, np.uint8)], axis=1)
+    noisy = to_linear(degrade(image[None], "SensorNoise", shot_range=[0.02, 0.02], read_std=0.0)[0])
     clean = to_linear(image)
-    dark_noise, bright_noise = (noisy - clean)[:, :32].std(), (noisy - clean)[:, 32:].std()
-    assert bright_noise > 1.5 * dark_noise
+    ratio = (noisy - clean)[:, 64:].std() / (noisy - clean)[:, :64].std()
+    read = np.exp(2.18 * np.log(0.02) + 1.20)
+    expected = np.sqrt((0.02 * clean[0, 100, 0] + read) / (0.02 * clean[0, 0, 0] + read))
+    assert ratio == pytest.approx(expected, rel=0.12), (ratio, expected)
 
 
 @pytest.mark.parametrize("name,argument", [("DefocusBlur", "radius_range"), ("HandShakeBlur", "length_range")])
@@ -79,6 +83,19 @@ def test_white_balance_moves_the_cast_along_the_black_body_locus(photos):
     cool = median(degrade(photos, "WhiteBalance", temperature_range=[12000, 12000]), "cast_blue_red")
     assert warm < neutral - 0.3 and cool > neutral + 0.1
     np.testing.assert_allclose(white_balance_gains(6500, 6500), [1, 1, 1])
+
+
+def test_white_balance_refuses_temperatures_whose_gains_go_negative(tmp_path):
+    """Below about 2000 K the sRGB gains of a black body leave the gamut (a negative blue gain)."""
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("transforms:\n  - WhiteBalance: {temperature_range: [1000, 3000]}\n")
+    with pytest.raises(UserError, match="WhiteBalance"):
+        build_train_transform(str(preset), 32)
+    assert (white_balance_gains(2000, 10000) > 0).all() and (white_balance_gains(40000, 2000) > 0).all()
+
+
+def test_defocus_smaller_than_half_a_pixel_leaves_the_image_alone(photos):
+    np.testing.assert_array_equal(degrade(photos[:2], "DefocusBlur", radius_range=[0.005, 0.005]), photos[:2])
 
 
 def test_black_body_chromaticity_matches_cie_illuminant_a():

@@ -67,7 +67,7 @@ def test_fit_writes_a_preset_closer_than_phone_and_keeps_existing_files(field_fo
     )
     assert result.returncode == 0, result.stderr
     header = out.read_text().splitlines()[2]
-    phone, fitted = (float(x.rstrip(".")) for x in header.split("'phone' ")[1].split(", this preset "))
+    phone, fitted = (float(x.split()[0]) for x in header.split("'phone' ")[1].split(", this preset "))
     assert fitted < phone
     assert "SensorNoise" in yaml.safe_load(out.read_text())["transforms"].__repr__()
     before = out.read_text()
@@ -84,6 +84,30 @@ def test_bad_field_folder_gets_one_line(make, message, tmp_path):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda tmp: tmp, "must be a file path"),
+    (lambda tmp: (tmp / "file").write_text("x") and tmp / "file" / "mine.yaml", "must be a file path"),
+])  # fmt: skip
+def test_fit_refuses_an_out_path_it_cannot_write_before_searching(make, message, field_folder, tmp_path):
+    result = run_cli("augment", "fit", "--field", str(field_folder), "--out", str(make(tmp_path)), "--force")
+    assert result.returncode == 1 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_preview_keeps_an_existing_file(tmp_path):
+    out = tmp_path / "grid.png"
+    out.write_bytes(b"mine")
+    result = run_cli("augment", "preview", "--out", str(out))
+    assert result.returncode == 1 and "--force" in result.stderr and out.read_bytes() == b"mine"
+
+
+def test_malformed_preset_gets_one_line(tmp_path):
+    preset = tmp_path / "broken.yaml"
+    preset.write_text("transforms:\n  - [unclosed\n")
+    result = run_cli("augment", "preview", "--domain", str(preset), "--out", str(tmp_path / "g.png"))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and "broken.yaml is not valid YAML" in lines[0]
 
 
 def test_speed_benchmark_prints_a_table_and_writes_json(tmp_path):
