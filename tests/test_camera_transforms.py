@@ -32,8 +32,8 @@ def median(photos: np.ndarray, statistic: str) -> float:
 
 @pytest.mark.parametrize("name", sorted(CAMERA_TRANSFORMS))
 def test_transform_is_seeded_and_keeps_shape_and_dtype(name):
-    image = np.random.default_rng(1).integers(0, 256, (24, 40, 3), dtype=np.uint8)
-    pipeline = build_pipeline([{name: {"p": 1.0}}], 24, "test")
+    image = np.random.default_rng(1).integers(0, 256, (64, 96, 3), dtype=np.uint8)  # non-square
+    pipeline = build_pipeline([{name: {"p": 1.0}}], 64, "test")
     reseed(pipeline, 5)
     first = pipeline(image=image)["image"]
     reseed(pipeline, 6)
@@ -42,7 +42,11 @@ def test_transform_is_seeded_and_keeps_shape_and_dtype(name):
     assert first.shape == image.shape and first.dtype == np.uint8
     np.testing.assert_array_equal(first, pipeline(image=image)["image"])
     assert not np.array_equal(first, other), "a different seed should draw a different view"
-    assert not np.array_equal(first, image), "at p=1 the transform should change the image"
+    changed = []
+    for seed in range(5):  # a draw can land near the identity (white balance near the reference), not all five
+        reseed(pipeline, seed)
+        changed.append(not np.array_equal(pipeline(image=image)["image"], image))
+    assert any(changed), "at p=1 the transform should change the image"
 
 
 def test_more_sensor_noise_raises_estimated_sigma(photos):
@@ -52,15 +56,16 @@ def test_more_sensor_noise_raises_estimated_sigma(photos):
 
 def test_sensor_noise_is_signal_dependent_in_linear_light():
     """Shot noise grows with light: in linear light the noise std of a bright patch over a dark one is
-    sqrt((shot*x_bright + read) / (shot*x_dark + read)), about 2.8 here; constant noise added to sRGB
-    code values would give about 4.4 and noise constant in linear light 1.0."""
-    image = np.concatenate([np.full((64, 64, 3), 60, np.uint8), np.full((64, 64, 3), 200, np.uint8)], axis=1)
+    sqrt((shot*x_bright + read) / (shot*x_dark + read)), about 1.95 here; constant noise added to sRGB
+    code values would give about 2.6 and noise constant in linear light 1.0. (The dark patch is bright
+    enough that clipping at black does not shrink its noise.)"""
+    image = np.concatenate([np.full((64, 64, 3), 100, np.uint8), np.full((64, 64, 3), 200, np.uint8)], axis=1)
     noisy = to_linear(degrade(image[None], "SensorNoise", shot_range=[0.02, 0.02], read_std=0.0)[0])
     clean = to_linear(image)
     ratio = (noisy - clean)[:, 64:].std() / (noisy - clean)[:, :64].std()
     read = np.exp(2.18 * np.log(0.02) + 1.20)
     expected = np.sqrt((0.02 * clean[0, 100, 0] + read) / (0.02 * clean[0, 0, 0] + read))
-    assert ratio == pytest.approx(expected, rel=0.12), (ratio, expected)
+    assert ratio == pytest.approx(expected, rel=0.08), (ratio, expected)
 
 
 @pytest.mark.parametrize("name,argument", [("DefocusBlur", "radius_range"), ("HandShakeBlur", "length_range")])
