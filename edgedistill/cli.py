@@ -153,10 +153,52 @@ def export(
         fail("an artifact failed verification (figures above and in verification.md); its bundle is marked .FAILED")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def bench() -> None:
-    """Benchmark a bundle on this machine or a device (issue #6)."""
-    not_yet("bench", 6)
+@app.command()
+def bench(
+    bundle: Annotated[Path, typer.Argument(help="A bundle folder written by `edgedistill export`.")],
+    device: Annotated[str, typer.Option(help="Where to run: host (this machine).")] = "host",
+    threads: Annotated[int, typer.Option(min=1, help="Threads per runtime.")] = 1,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed runs before timing.")] = 20,
+    iterations: Annotated[int | None, typer.Option(min=1, help="Timed runs (default: --min-seconds).")] = None,
+    min_seconds: Annotated[float, typer.Option(min=0.0, help="Time each model at least this long.")] = 3.0,
+    pause: Annotated[float, typer.Option(min=0.0, help="Seconds of rest between models (thermal).")] = 0.0,
+    out: Annotated[Path | None, typer.Option(help="Folder for the result JSONs. Default: BUNDLE/bench.")] = None,
+) -> None:
+    """Benchmark every model of a bundle with its runtime, and the PyTorch student as the baseline."""
+    from rich.table import Table
+
+    from edgedistill.devices.host import bench_bundle
+
+    if device != "host":
+        not_yet(f"bench --device {device}", 6)
+    try:
+        results = bench_bundle(bundle, out or bundle / "bench", threads, warmup, iterations, min_seconds, pause)
+    except UserError as error:
+        fail(str(error))
+    eager = next((r for name, r in results if name.startswith("pytorch") and isinstance(r, dict)), None)
+    columns = ["model", "precision", "p50 ms", "p90 ms", "mean ± std ms", "load ms", "peak MB"]
+    table = Table(
+        *columns, "top-1 = student", "top-1 = teacher", "field acc", "p50 vs eager", title=f"{bundle} on host"
+    )
+    for name, result in results:
+        if isinstance(result, str):
+            table.add_row(name, "", "", "", "", "", "", "", "", "", "not run (below)")
+            continue
+        latency, agree = result["latency_ms"], result["agreement"]
+        speedup = f"{eager['latency_ms']['p50'] / latency['p50']:.1f}x" if eager else "-"
+        teacher = agree["top1_agreement_teacher"]
+        table.add_row(
+            name, result["model"]["precision"], f"{latency['p50']:.3f}", f"{latency['p90']:.3f}",
+            f"{latency['mean']:.3f} ± {latency['std']:.3f}", f"{result['load_ms']:.0f}",
+            f"{result['peak_memory_mb']:.0f}" if result["peak_memory_mb"] else "-",
+            f"{agree['top1_agreement_student']:.1%}", f"{teacher:.1%}" if teacher is not None else "-",
+            f"{agree['field_acc']:.1%}", speedup,
+        )  # fmt: skip
+    console.print(table)
+    for name, result in results:
+        if isinstance(result, str):
+            console.print(f"  {name} not run: {result}")
+    console.print(f"results: {out or bundle / 'bench'}")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

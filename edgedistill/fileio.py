@@ -1,6 +1,5 @@
 """Atomic writes: a file a long job writes is either the old one or the complete new one."""
 
-import hashlib
 import json
 import os
 import tempfile
@@ -36,17 +35,3 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def sha256_file(path: str | Path) -> str:
-    """sha256 of a file, or of a directory (an .mlpackage) as the hash of its files' paths and contents."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-        with file.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()

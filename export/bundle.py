@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from edgedistill.devices.harness import sha256_of
 from edgedistill.export.golden import Golden, save_golden
 from edgedistill.export.source import ExportSource
 from edgedistill.export.verify import TOLERANCES, Verdict
-from edgedistill.fileio import sha256_file, write_json_atomic, write_text_atomic
+from edgedistill.fileio import write_json_atomic, write_text_atomic
 
 RUNTIME_PACKAGES = ("torch", "executorch", "litert-torch", "ai-edge-litert", "coremltools")
 
@@ -42,7 +43,7 @@ def write_bundle(final: Path, artifacts: list[Artifact], golden: Golden, source:
             copy(artifact.path, staging / name)
         entries.append({**artifact.io, **artifact.verdict.to_json(), "file": name})
         if (staging / name).exists():
-            entries[-1]["sha256"] = sha256_file(staging / name)
+            entries[-1]["sha256"] = sha256_of(staging / name)
     save_golden(staging / "golden.npz", golden)
     info = source.info
     manifest = {
@@ -57,7 +58,7 @@ def write_bundle(final: Path, artifacts: list[Artifact], golden: Golden, source:
             "normalisation": {"formula": "(rgb / 255 - mean) / std", "mean": list(info.mean), "std": list(info.std)},
         },
         "labels": info.classes,
-        "golden": {"file": "golden.npz", "sha256": sha256_file(staging / "golden.npz"), "count": len(golden.labels)},
+        "golden": {"file": "golden.npz", "sha256": sha256_of(staging / "golden.npz"), "count": len(golden.labels)},
         "source": {"arch": f"timm:{info.arch}", **source.origin},
         "tolerances": TOLERANCES[artifacts[0].verdict.precision],
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -7,8 +7,8 @@ from pathlib import Path
 from torch import nn
 
 from edgedistill.config import TrainConfig
+from edgedistill.devices.harness import sha256_of
 from edgedistill.errors import UserError
-from edgedistill.fileio import sha256_file
 from edgedistill.models import ModelInfo, load_checkpoint, load_state_dict_checkpoint, parse_timm_spec
 
 RUN_STUDENT = "student_kd.safetensors"
@@ -41,7 +41,7 @@ def load_source(path: Path, student: str | None, data: str | None, image_size: i
         size = image_size or TrainConfig.image_size
         classes = load_data(data or "demo", size).classes
         model, info = load_state_dict_checkpoint(path, parse_timm_spec(student), classes, size)
-    origin = {"checkpoint": str(path), "sha256": sha256_file(path)}
+    origin = {"checkpoint": str(path), "sha256": sha256_of(path)}
     out = path.with_name(f"{path.stem}-export")
     return ExportSource(model.eval(), info, None, None, data or "demo", "phone", origin, out)
 
@@ -60,6 +60,6 @@ def _from_run(run_dir: Path) -> ExportSource:
     teacher, teacher_info = (
         load_checkpoint(run_dir / RUN_TEACHER) if (run_dir / RUN_TEACHER).is_file() else (None, None)
     )
-    origin = {"run": str(run_dir), "student": RUN_STUDENT, "sha256": sha256_file(student_path)}
+    origin = {"run": str(run_dir), "student": RUN_STUDENT, "sha256": sha256_of(student_path)}
     teacher = teacher.eval() if teacher is not None else None
     return ExportSource(student.eval(), info, teacher, teacher_info, cfg.data, cfg.domain, origin, run_dir / "export")

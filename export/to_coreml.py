@@ -5,13 +5,12 @@ checks the saved spec (input and output shapes, the precision the weights and co
 and says that numeric parity needs a Mac.
 """
 
-import platform
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
+
+from edgedistill.devices.harness import coreml_runner
 
 NAME = "coreml"
 FILENAME = "model.mlpackage"
@@ -41,18 +40,6 @@ def export(model: nn.Module, example: torch.Tensor, precision: str, calibration:
         "output": {"name": spec.description.output[0].name, "dtype": "float32"},
         "delegate": DELEGATE,
     }
-
-
-def runner(path: Path) -> Callable[[np.ndarray], np.ndarray] | None:
-    """``MLModel.predict`` on macOS; None elsewhere, where Core ML cannot run."""
-    if platform.system() != "Darwin":
-        return None
-    import coremltools as ct
-
-    model = ct.models.MLModel(str(path))
-    spec = model.get_spec()
-    given, taken = spec.description.input[0].name, spec.description.output[0].name
-    return lambda inputs: np.asarray(model.predict({given: inputs})[taken], dtype=np.float32)
 
 
 def check_spec(path: Path, input_shape: tuple[int, ...], classes: int, precision: str) -> list[str]:
@@ -88,3 +75,6 @@ def _program_ops(spec) -> tuple[set[str], set[int]]:
                 ops.add(op.type)
                 dtypes.update(output.type.tensorType.dataType for output in op.outputs)
     return ops, dtypes
+
+
+runner = coreml_runner  # the device harness's runner: an artifact runs the same way when verified and benchmarked

@@ -4,13 +4,12 @@ torch.export -> to_edge_transform_and_lower(XnnpackPartitioner) -> to_executorch
 ExecuTorch's Python runtime, the same C++ runtime the phone apps link.
 """
 
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
+from edgedistill.devices.harness import executorch_runner
 from edgedistill.export.quantize import quantize_pt2e
 
 NAME = "executorch"
@@ -38,9 +37,4 @@ def export(model: nn.Module, example: torch.Tensor, precision: str, calibration:
     return {"input": {"name": "x", "dtype": "float32"}, "output": {"dtype": "float32"}, "delegate": DELEGATE}
 
 
-def runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
-    """Batch-1 inference through the ExecuTorch runtime: (1, 3, H, W) float32 in, logits out."""
-    from executorch.runtime import Runtime
-
-    method = Runtime.get().load_program(str(path)).load_method("forward")
-    return lambda inputs: method.execute([torch.from_numpy(inputs)])[0].numpy()
+runner = executorch_runner  # the device harness's runner: an artifact runs the same way when verified and benchmarked

@@ -1,17 +1,16 @@
 """TFLite / LiteRT: a .tflite flatbuffer converted by litert-torch, run with ai-edge-litert.
 
 The model keeps PyTorch's NCHW input. int8 models are fully integer, inputs and outputs
-included, so the runner quantizes inputs and dequantizes outputs with the scale and zero
-point stored in the file, as an app would.
+included; the manifest records their scale and zero point for the app.
 """
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from edgedistill.devices.harness import tflite_runner
 from edgedistill.export.quantize import quantize_pt2e
 
 NAME = "tflite"
@@ -37,18 +36,6 @@ def export(model: nn.Module, example: torch.Tensor, precision: str, calibration:
     return {"input": _tensor_entry(given), "output": _tensor_entry(taken), "delegate": DELEGATE}
 
 
-def runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
-    interpreter = _interpreter(path)
-    (given,), (taken,) = interpreter.get_input_details(), interpreter.get_output_details()
-
-    def run(inputs: np.ndarray) -> np.ndarray:
-        interpreter.set_tensor(given["index"], _quantize(inputs, given))
-        interpreter.invoke()
-        return _dequantize(interpreter.get_tensor(taken["index"]), taken)
-
-    return run
-
-
 def _interpreter(path: Path):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -65,14 +52,4 @@ def _tensor_entry(detail: dict) -> dict:
     return entry
 
 
-def _quantize(values: np.ndarray, detail: dict) -> np.ndarray:
-    scale, zero_point = detail["quantization"]
-    if not scale:
-        return values.astype(detail["dtype"])
-    limits = np.iinfo(detail["dtype"])
-    return np.clip(np.round(values / scale + zero_point), limits.min, limits.max).astype(detail["dtype"])
-
-
-def _dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
-    scale, zero_point = detail["quantization"]
-    return (values.astype(np.float32) - zero_point) * scale if scale else values.astype(np.float32)
+runner = tflite_runner  # the device harness's runner: an artifact runs the same way when verified and benchmarked

@@ -22,7 +22,7 @@ def test_help_lists_every_command():
         assert command in result.stdout
 
 
-@pytest.mark.parametrize("command,issue", [("bench", 6), ("report", 6)])
+@pytest.mark.parametrize("command,issue", [("report", 6)])
 def test_later_commands_say_so_and_exit_2(command, issue):
     result = run_cli(command, "runs/x")
     assert result.returncode == 2

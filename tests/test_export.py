@@ -13,10 +13,10 @@ from conftest import run_cli
 from safetensors.torch import save_file
 
 from edgedistill.config import TrainConfig
+from edgedistill.devices.harness import sha256_of
 from edgedistill.export.exporter import FORMATS, export_one
 from edgedistill.export.golden import Golden
 from edgedistill.export.source import ExportSource
-from edgedistill.fileio import sha256_file
 from edgedistill.models import create_model, model_info, save_checkpoint
 
 CLASSES = [f"c{i}" for i in range(10)]
@@ -62,12 +62,12 @@ def test_fp32_export_writes_verified_bundles_for_every_format(exported):
         assert manifest["passed"] and manifest["labels"] == CLASSES
         assert {a["format"] for a in manifest["artifacts"]} == formats
         for artifact in manifest["artifacts"]:
-            assert artifact["sha256"] == sha256_file(bundle / artifact["file"])
+            assert artifact["sha256"] == sha256_of(bundle / artifact["file"])
             if artifact["format"] != "coreml" or platform.system() == "Darwin":
                 assert artifact["top1_agreement_student"] == 1.0 and artifact["max_abs_logit_diff"] <= 1e-3
         with np.load(bundle / "golden.npz") as golden:
             assert golden["inputs"].shape == (64, 3, 32, 32) and golden["teacher_logits"].shape == (64, 10)
-        assert manifest["golden"]["sha256"] == sha256_file(bundle / "golden.npz")
+        assert manifest["golden"]["sha256"] == sha256_of(bundle / "golden.npz")
         assert "| executorch | fp32 |" in (bundle / "verification.md").read_text()
     assert "executorch fp32: pass" in result.stdout and "tflite fp32: pass" in result.stdout
 

@@ -1,0 +1,285 @@
+"""The benchmark harness that runs on the device: one artifact of a bundle, timed and checked.
+
+It imports only NumPy and the artifact's runtime, never the rest of edgedistill, so it can be
+copied with a bundle to a board that has just the runtimes installed (``--device ssh://``).
+The export verifier uses the same runners, so an artifact is run the same way when it is
+checked after export and when it is benchmarked.
+
+    python harness.py BUNDLE --artifact executorch-model.pte --out result.json [--threads N]
+        [--warmup W] [--iterations I | --min-seconds S]
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+Runner = Callable[[np.ndarray], np.ndarray]
+
+
+def executorch_runner(path: Path, threads: int = 1) -> Runner:
+    """Batch-1 inference through the ExecuTorch runtime: (1, 3, H, W) float32 in, logits out. (Its
+    Python runtime sizes XNNPACK's thread pool itself; ``threads`` is recorded, not applied.)"""
+    import torch
+    from executorch.runtime import Runtime
+
+    method = Runtime.get().load_program(str(path)).load_method("forward")
+    return lambda inputs: method.execute([torch.from_numpy(inputs)])[0].numpy()
+
+
+def tflite_runner(path: Path, threads: int = 1) -> Runner:
+    """ai-edge-litert with its default XNNPACK delegate. int8 files are integer end to end, so inputs
+    are quantized and outputs dequantized with the file's own scale and zero point, as an app does."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    (given,), (taken,) = interpreter.get_input_details(), interpreter.get_output_details()
+
+    def run(inputs: np.ndarray) -> np.ndarray:
+        interpreter.set_tensor(given["index"], _quantize(inputs, given))
+        interpreter.invoke()
+        return _dequantize(interpreter.get_tensor(taken["index"]), taken)
+
+    return run
+
+
+def coreml_runner(path: Path, threads: int = 1) -> Runner | None:
+    """``MLModel.predict`` on macOS; None elsewhere, where Core ML cannot run."""
+    if platform.system() != "Darwin":
+        return None
+    import coremltools as ct
+
+    model = ct.models.MLModel(str(path))
+    spec = model.get_spec()
+    given, taken = spec.description.input[0].name, spec.description.output[0].name
+    return lambda inputs: np.asarray(model.predict({given: inputs})[taken], dtype=np.float32)
+
+
+def eager_runner(path: Path, threads: int = 1) -> Runner:
+    """The PyTorch student itself, the baseline the exported artifacts are compared with. Needs
+    edgedistill (host only): ``path`` is the checkpoint the bundle was exported from."""
+    import torch
+
+    from edgedistill.models import load_checkpoint
+
+    torch.set_num_threads(threads)
+    model, _ = load_checkpoint(path)
+    model.eval()
+
+    def run(inputs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(inputs)).numpy()
+
+    return run
+
+
+RUNNERS = {"executorch": executorch_runner, "tflite": tflite_runner, "coreml": coreml_runner, "pytorch": eager_runner}
+
+
+def _quantize(values: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero_point = detail["quantization"]
+    if not scale:
+        return values.astype(detail["dtype"])
+    limits = np.iinfo(detail["dtype"])
+    return np.clip(np.round(values / scale + zero_point), limits.min, limits.max).astype(detail["dtype"])
+
+
+def _dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero_point = detail["quantization"]
+    return (values.astype(np.float32) - zero_point) * scale if scale else values.astype(np.float32)
+
+
+def sha256_of(path: Path) -> str:
+    """sha256 of a file, or of a directory (an .mlpackage) as the hash of its files' paths and contents."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def latency_summary(seconds: list[float], warmup: int) -> dict:
+    """Milliseconds: min, percentiles, mean, std and the mean of the middle 80% (robust to the odd
+    scheduler hiccup), the summary ExecuTorch's and LiteRT's benchmark tools also report."""
+    ms = np.sort(np.asarray(seconds) * 1000)
+    cut = int(len(ms) * 0.1)
+    middle = ms[cut : len(ms) - cut] if len(ms) > 2 * cut else ms
+    return {
+        "warmup": warmup,
+        "iterations": len(ms),
+        "min": float(ms[0]),
+        "p50": float(np.percentile(ms, 50)),
+        "p90": float(np.percentile(ms, 90)),
+        "p99": float(np.percentile(ms, 99)),
+        "mean": float(ms.mean()),
+        "std": float(ms.std()),
+        "trimmed_mean_80": float(middle.mean()),
+    }
+
+
+def time_runner(run: Runner, inputs: np.ndarray, warmup: int, iterations: int | None, min_seconds: float) -> dict:
+    """Warm up, then time batch-1 calls (cycling through ``inputs``) for ``iterations`` calls, or for
+    at least ``min_seconds`` and 10 calls."""
+    for index in range(warmup):
+        run(inputs[index % len(inputs) : index % len(inputs) + 1])
+    seconds, started = [], time.perf_counter()
+    while (
+        (len(seconds) < iterations)
+        if iterations
+        else (time.perf_counter() - started < min_seconds or len(seconds) < 10)
+    ):
+        sample = inputs[len(seconds) % len(inputs)][None]
+        begin = time.perf_counter()
+        run(sample)
+        seconds.append(time.perf_counter() - begin)
+    return latency_summary(seconds, warmup)
+
+
+def agreement(run: Runner, golden: dict) -> dict:
+    """The artifact's answers on the golden set against the fp32 student's and the teacher's."""
+    logits = np.concatenate([run(golden["inputs"][i : i + 1]).reshape(1, -1) for i in range(len(golden["inputs"]))])
+    student = golden["student_logits"]
+    result = {
+        "golden_count": len(logits),
+        "top1_agreement_student": float((logits.argmax(1) == student.argmax(1)).mean()),
+        "max_abs_logit_diff_student": float(np.abs(logits - student).max()),
+        "field_acc": float((logits.argmax(1) == golden["labels"]).mean()),
+        "top1_agreement_teacher": None,
+    }
+    if "teacher_logits" in golden:
+        result["top1_agreement_teacher"] = float((logits.argmax(1) == golden["teacher_logits"].argmax(1)).mean())
+    return result
+
+
+def describe_device(threads: int) -> dict:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    return {"name": platform.node(), "os": platform.platform(), "cpu": cpu, "cores": os.cpu_count(), "threads": threads}
+
+
+def peak_memory_mb() -> float | None:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / 1024 if platform.system() == "Darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+def bench_artifact(
+    bundle: Path, file: str, threads: int, warmup: int, iterations: int | None, min_seconds: float
+) -> dict:
+    """One result in the schema of ``devices/result.schema.json``; raises SystemExit with one line on failure."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    entries = {entry["file"]: entry for entry in manifest["artifacts"]}
+    if file not in entries:
+        raise SystemExit(f"error: {file} is not an artifact of {bundle}; it has {sorted(entries)}")
+    entry, path = entries[file], bundle / file
+    if sha256_of(path) != entry["sha256"]:
+        raise SystemExit(f"error: {path} does not match its sha256 in manifest.json; copy the bundle again")
+    model = {
+        "file": file,
+        "sha256": entry["sha256"],
+        "size_bytes": entry["size_bytes"],
+        "precision": entry["precision"],
+    }
+    return measure(
+        bundle, path, entry["format"], entry.get("delegate"), model, threads, warmup, iterations, min_seconds
+    )
+
+
+def bench_eager(
+    bundle: Path, checkpoint: Path, threads: int, warmup: int, iterations: int | None, seconds: float
+) -> dict:
+    """The same measurement for the PyTorch student in eager mode, fp32, on the bundle's golden set."""
+    model = {"file": checkpoint.name, "sha256": sha256_of(checkpoint), "size_bytes": checkpoint.stat().st_size}
+    return measure(
+        bundle, checkpoint, "pytorch", "eager", {**model, "precision": "fp32"}, threads, warmup, iterations, seconds
+    )
+
+
+def measure(
+    bundle: Path,
+    path: Path,
+    runtime: str,
+    delegate: str | None,
+    model: dict,
+    threads: int,
+    warmup: int,
+    iterations: int | None,
+    min_seconds: float,
+) -> dict:
+    started = time.perf_counter()
+    try:
+        run = RUNNERS[runtime](path, threads)
+    except ImportError as error:
+        raise SystemExit(f"error: the {runtime} runtime is not installed here ({error}); install it") from None
+    if run is None:
+        raise SystemExit(f"error: {runtime} cannot run on {platform.system()}")
+    with np.load(bundle / "golden.npz") as arrays:
+        golden = {key: arrays[key] for key in arrays.files}
+    run(golden["inputs"][:1])  # the first call finishes loading (delegate setup, allocation)
+    load_ms = (time.perf_counter() - started) * 1000
+    return {
+        "schema_version": 1,
+        "device": describe_device(threads),
+        "runtime": {"format": runtime, "delegate": delegate, "versions": _runtime_versions()},
+        "model": model,
+        "load_ms": load_ms,
+        "latency_ms": time_runner(run, golden["inputs"], warmup, iterations, min_seconds),
+        "peak_memory_mb": peak_memory_mb(),
+        "agreement": agreement(run, golden),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _runtime_versions() -> dict:
+    from importlib import metadata
+
+    versions = {}
+    for package in ("executorch", "ai-edge-litert", "coremltools", "torch", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark one artifact of an edgedistill bundle on this device.")
+    parser.add_argument("bundle", type=Path)
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--artifact", help="file name of the artifact inside the bundle")
+    target.add_argument("--eager", type=Path, help="checkpoint of the PyTorch student (host baseline)")
+    parser.add_argument("--out", type=Path, required=True, help="result JSON to write")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--iterations", type=int, default=None)
+    parser.add_argument("--min-seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    timing = (args.threads, args.warmup, args.iterations, args.min_seconds)
+    if args.eager:
+        result = bench_eager(args.bundle, args.eager, *timing)
+    else:
+        result = bench_artifact(args.bundle, args.artifact, *timing)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
