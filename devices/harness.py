@@ -11,6 +11,7 @@ checked after export and when it is benchmarked.
 
 import argparse
 import hashlib
+import importlib
 import json
 import os
 import platform
@@ -24,11 +25,14 @@ Runner = Callable[[np.ndarray], np.ndarray]
 
 
 def executorch_runner(path: Path, threads: int = 1) -> Runner:
-    """Batch-1 inference through the ExecuTorch runtime: (1, 3, H, W) float32 in, logits out. (Its
-    Python runtime sizes XNNPACK's thread pool itself; ``threads`` is recorded, not applied.)"""
+    """Batch-1 inference through the ExecuTorch runtime: (1, 3, H, W) float32 in, logits out. XNNPACK's
+    thread pool is process-wide and sized to the cores by default; ExecuTorch's own benchmark app
+    resets it the same way to take a thread count."""
     import torch
+    from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
     from executorch.runtime import Runtime
 
+    _unsafe_reset_threadpool(threads)
     method = Runtime.get().load_program(str(path)).load_method("forward")
     return lambda inputs: method.execute([torch.from_numpy(inputs)])[0].numpy()
 
@@ -50,10 +54,8 @@ def tflite_runner(path: Path, threads: int = 1) -> Runner:
     return run
 
 
-def coreml_runner(path: Path, threads: int = 1) -> Runner | None:
-    """``MLModel.predict`` on macOS; None elsewhere, where Core ML cannot run."""
-    if platform.system() != "Darwin":
-        return None
+def coreml_runner(path: Path, threads: int = 1) -> Runner:
+    """``MLModel.predict``, which exists on macOS only."""
     import coremltools as ct
 
     model = ct.models.MLModel(str(path))
@@ -81,6 +83,20 @@ def eager_runner(path: Path, threads: int = 1) -> Runner:
 
 
 RUNNERS = {"executorch": executorch_runner, "tflite": tflite_runner, "coreml": coreml_runner, "pytorch": eager_runner}
+# What each runner imports, loaded before the load-time clock starts: an import is paid once per
+# process, not per model, and a missing one is reported as a missing runtime.
+RUNTIME_MODULES = {
+    "executorch": ("torch", "executorch.runtime"),
+    "tflite": ("ai_edge_litert.interpreter",),
+    "coreml": ("coremltools",),
+    "pytorch": ("torch", "edgedistill.models"),
+}
+RUNTIME_PACKAGES = {
+    "executorch": "executorch",
+    "tflite": "ai-edge-litert",
+    "coreml": "coremltools",
+    "pytorch": "edgedistill",
+}
 
 
 def _quantize(values: np.ndarray, detail: dict) -> np.ndarray:
@@ -225,13 +241,18 @@ def measure(
     iterations: int | None,
     min_seconds: float,
 ) -> dict:
-    started = time.perf_counter()
+    if runtime == "coreml" and platform.system() != "Darwin":
+        raise SystemExit(f"error: coreml cannot run on {platform.system()}; Core ML runs on macOS and iOS")
     try:
-        run = RUNNERS[runtime](path, threads)
+        for module in RUNTIME_MODULES[runtime]:
+            importlib.import_module(module)
     except ImportError as error:
-        raise SystemExit(f"error: the {runtime} runtime is not installed here ({error}); install it") from None
-    if run is None:
-        raise SystemExit(f"error: {runtime} cannot run on {platform.system()}")
+        raise SystemExit(
+            f"error: the {runtime} runtime is not installed on {platform.node()} ({error}); "
+            f"pip install {RUNTIME_PACKAGES[runtime]} there"
+        ) from None
+    started = time.perf_counter()
+    run = RUNNERS[runtime](path, threads)
     with np.load(bundle / "golden.npz") as arrays:
         golden = {key: arrays[key] for key in arrays.files}
     run(golden["inputs"][:1])  # the first call finishes loading (delegate setup, allocation)

@@ -156,30 +156,51 @@ def export(
 @app.command()
 def bench(
     bundle: Annotated[Path, typer.Argument(help="A bundle folder written by `edgedistill export`.")],
-    device: Annotated[str, typer.Option(help="Where to run: host (this machine).")] = "host",
+    device: Annotated[
+        str, typer.Option(help="host, ssh://user@host[:port] (a Linux board), adb[:SERIAL] or ios:UDID.")
+    ] = "host",
     threads: Annotated[int, typer.Option(min=1, help="Threads per runtime.")] = 1,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed runs before timing.")] = 20,
     iterations: Annotated[int | None, typer.Option(min=1, help="Timed runs (default: --min-seconds).")] = None,
     min_seconds: Annotated[float, typer.Option(min=0.0, help="Time each model at least this long.")] = 3.0,
     pause: Annotated[float, typer.Option(min=0.0, help="Seconds of rest between models (thermal).")] = 0.0,
     out: Annotated[Path | None, typer.Option(help="Folder for the result JSONs. Default: BUNDLE/bench.")] = None,
+    ssh_option: Annotated[
+        list[str] | None, typer.Option(help="ssh -o setting for ssh:// devices, e.g. IdentityFile=~/.ssh/pi.")
+    ] = None,
+    remote_python: Annotated[str, typer.Option(help="Python on an ssh:// board, with numpy and the runtimes.")] = (
+        "python3"
+    ),
+    harness: Annotated[
+        Path | None, typer.Option(help="Built harness for adb/ios. Default: devices/android or devices/ios.")
+    ] = None,
+    team: Annotated[str | None, typer.Option(help="Apple development team that signs the iOS harness.")] = None,
 ) -> None:
-    """Benchmark every model of a bundle with its runtime, and the PyTorch student as the baseline."""
-    from rich.table import Table
+    """Benchmark every model of a bundle with its runtime on a device, with the PyTorch student as the
+    baseline on the host."""
+    from edgedistill.devices.bench import Timing, bench_bundle
+    from edgedistill.devices.connect import open_device
 
-    from edgedistill.devices.host import bench_bundle
-
-    if device != "host":
-        not_yet(f"bench --device {device}", 6)
+    timing = Timing(threads, warmup, iterations, min_seconds)
     try:
-        results = bench_bundle(bundle, out or bundle / "bench", threads, warmup, iterations, min_seconds, pause)
+        driver = open_device(device, ssh_option or [], remote_python, harness, team)
+        results = bench_bundle(bundle, out or bundle / "bench", driver, timing, pause)
     except UserError as error:
         fail(str(error))
+    console.print(bench_table(results, f"{bundle} on {driver.label}"))
+    for name, result in results:
+        if isinstance(result, str):
+            console.print(f"  {name} not run: {result}")
+    console.print(f"results: {out or bundle / 'bench'}")
+
+
+def bench_table(results: list, title: str):
+    """Latency, load time, memory and agreement per model; speed-up against eager when it ran."""
+    from rich.table import Table
+
     eager = next((r for name, r in results if name.startswith("pytorch") and isinstance(r, dict)), None)
     columns = ["model", "precision", "p50 ms", "p90 ms", "mean ± std ms", "load ms", "peak MB"]
-    table = Table(
-        *columns, "top-1 = student", "top-1 = teacher", "field acc", "p50 vs eager", title=f"{bundle} on host"
-    )
+    table = Table(*columns, "top-1 = student", "top-1 = teacher", "field acc", "p50 vs eager", title=title)
     for name, result in results:
         if isinstance(result, str):
             table.add_row(name, "", "", "", "", "", "", "", "", "", "not run (below)")
@@ -194,11 +215,7 @@ def bench(
             f"{agree['top1_agreement_student']:.1%}", f"{teacher:.1%}" if teacher is not None else "-",
             f"{agree['field_acc']:.1%}", speedup,
         )  # fmt: skip
-    console.print(table)
-    for name, result in results:
-        if isinstance(result, str):
-            console.print(f"  {name} not run: {result}")
-    console.print(f"results: {out or bundle / 'bench'}")
+    return table
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
