@@ -92,11 +92,6 @@ def training_progress() -> Progress:
     )
 
 
-def not_yet(command: str, issue: int) -> None:
-    errors.print(f"edgedistill {command} is not built yet (tracked in issue #{issue}); nothing was done.")
-    raise typer.Exit(2)
-
-
 @app.command()
 def export(
     run_or_checkpoint: Annotated[
@@ -218,10 +213,20 @@ def bench_table(results: list, title: str):
     return table
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def report() -> None:
-    """Gather a run's metrics and device results into plots and a report (issue #6)."""
-    not_yet("report", 6)
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="A run directory (metrics.json, export/*/bench/*.json).")],
+) -> None:
+    """Gather a run's metrics and every device result into report.md and PNG plots."""
+    from edgedistill.report import write_run_report
+
+    try:
+        path, plots = write_run_report(run)
+    except UserError as error:
+        fail(str(error))
+    console.print(f"report: {path}")
+    for plot in plots:
+        console.print(f"plot: {plot}")
 
 
 def main() -> None:

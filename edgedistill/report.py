@@ -1,9 +1,14 @@
-"""The run's summary: one table on screen and the same figures in words in report.md."""
+"""The run's summary: one table on screen and the same figures in words in report.md; with
+``edgedistill report``, also what each exported artifact costs and keeps on each device."""
 
+import json
 from pathlib import Path
 
 from rich.table import Table
 
+from edgedistill.device_report import COLUMNS as DEVICE_COLUMNS
+from edgedistill.device_report import gather_measurements, measurement_rows, recommendation
+from edgedistill.errors import UserError
 from edgedistill.fileio import write_text_atomic
 
 ROWS = {
@@ -56,6 +61,10 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def write_report(path: Path, metrics: dict) -> None:
+    write_text_atomic(path, "\n".join(["# edgedistill run report", "", *training_lines(metrics)]))
+
+
+def training_lines(metrics: dict) -> list[str]:
     cfg, data = metrics["config"], metrics["data"]
     corruptions = list(metrics["teacher"]["field_acc_by_corruption"])
     by_corruption = [
@@ -63,9 +72,7 @@ def write_report(path: Path, metrics: dict) -> None:
         for key, label in ROWS.items()
         if key in metrics
     ]
-    lines = [
-        "# edgedistill run report",
-        "",
+    return [
         f"Domain `{cfg['domain']}`, data `{data['source']}`: {data['train']} training images, {data['test']} test "
         f"images, {data['field']} field images at {cfg['image_size']} px. {cfg['epochs']} student epochs, "
         f"T = {cfg['temperature']}, alpha = {cfg['alpha']}, seed {cfg['seed']}.",
@@ -84,4 +91,62 @@ def write_report(path: Path, metrics: dict) -> None:
         f"Wall time: {metrics['wall_time_s']['total']:.0f} s.",
         "",
     ]
-    write_text_atomic(path, "\n".join(lines))
+
+
+PLOTS = ("accuracy_vs_latency.png", "model_size.png", "agreement.png")
+
+
+def write_run_report(run: Path) -> tuple[Path, list[Path]]:
+    """report.md and the plots of ``run``: training figures from metrics.json, device figures from
+    every bench result of its bundles. Returns the report and the plots written."""
+    from edgedistill.plots import plot_accuracy_vs_latency, plot_agreement, plot_model_size
+
+    metrics_path = run / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
+    measurements = gather_measurements(run)
+    if metrics is None and not measurements:
+        raise UserError(
+            f"{run} has neither metrics.json nor bench results; give a run directory of `edgedistill train`, "
+            "or run `edgedistill export RUN` and `edgedistill bench RUN/export/BUNDLE` first"
+        )
+    lines = ["# edgedistill run report", ""]
+    lines += training_lines(metrics) if metrics else ["No metrics.json: this run holds exported models only.", ""]
+    plots: list[Path] = []
+    if not measurements:
+        lines += ["No device results yet: `edgedistill bench RUN/export/BUNDLE` adds them.", ""]
+    else:
+        teacher = metrics["teacher"]["field_acc"] if metrics else None
+        paths = [run / "plots" / name for name in PLOTS]
+        plot_accuracy_vs_latency(measurements, teacher, paths[0])
+        plot_model_size(measurements, paths[1])
+        plot_agreement(measurements, paths[2])
+        plots = paths
+        lines += device_lines(measurements)
+    report = run / "report.md"
+    write_text_atomic(report, "\n".join(lines))
+    return report, plots
+
+
+def device_lines(measurements: list) -> list[str]:
+    devices = sorted({m.device for m in measurements})
+    lines = ["## On the devices", ""]
+    for device in devices:
+        pick = recommendation(measurements, device)
+        if pick:
+            lines.append(
+                f"- **{device}**: ship `{pick.file}` of `{pick.bundle}` ({pick.label}): p50 {pick.p50_ms:.3f} ms, "
+                f"field accuracy {pick.field_acc:.1%}, {pick.size_mb:.2f} MB — the fastest artifact within 1 point "
+                "of the most accurate one on this device."
+            )
+    lines += [
+        "",
+        "Field accuracy and agreement are measured by the device harness on each bundle's golden set (field test "
+        "images); latency is batch 1, after warm-up. The Pareto column marks the artifacts no other beats on both "
+        "latency and field accuracy on the same device.",
+        "",
+        *markdown_table(DEVICE_COLUMNS, measurement_rows(measurements)),
+        "",
+        *(f"![{name}](plots/{name})" for name in PLOTS),
+        "",
+    ]
+    return lines

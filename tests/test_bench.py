@@ -16,7 +16,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 from conftest import run_cli
+from PIL import Image
 from test_export import make_run
+
+from edgedistill.device_report import Measurement, pareto_front, recommendation
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +69,34 @@ def test_a_model_that_fails_its_checksum_is_not_run(benched, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "does not match its sha256" in result.stdout
     assert not (copy / "bench" / "host-tflite-model.tflite.json").exists()
+
+
+def test_report_plots_every_result_and_names_the_artifact_to_ship(benched):
+    bundle, _ = benched
+    run_dir = bundle.parent.parent
+    result = run_cli("report", str(run_dir))
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = (run_dir / "report.md").read_text()
+    for model in ("executorch fp32", "tflite fp32", "pytorch eager fp32"):
+        assert f"| {model} |" in report
+    assert "ship `executorch-model.pte`" in report or "ship `tflite-model.tflite`" in report
+    for name in ("accuracy_vs_latency", "model_size", "agreement"):
+        image = Image.open(run_dir / "plots" / f"{name}.png")
+        assert image.size[0] > 600 and image.size[1] > 200
+        assert f"plots/{name}.png" in report
+
+
+def test_pareto_front_and_recommendation():
+    def model(name, p50, acc, fmt="tflite", device="phone"):
+        return Measurement(device, 1, "b", fmt, "fp32", name, 1.0, p50, p50, 1, None, acc, None, 1.0, "t")
+
+    fast, accurate, dominated = model("fast", 1.0, 0.60), model("accurate", 3.0, 0.70), model("slow", 4.0, 0.65)
+    eager, other_device = model("eager", 20.0, 0.71, fmt="pytorch"), model("board", 9.0, 0.50, device="pi")
+    measured = [fast, accurate, dominated, eager, other_device]
+    assert pareto_front(measured) == {fast, accurate, eager, other_device}
+    assert recommendation(measured, "phone") == accurate  # fast is 10 points worse
+    assert recommendation(measured, "phone", tolerance=0.2) == fast
+    assert recommendation([eager], "phone") is None
 
 
 def test_not_a_bundle_and_unknown_devices_are_refused(tmp_path):
@@ -164,7 +195,7 @@ def test_ssh_names_a_runtime_missing_on_the_board(benched, sshd, tmp_path):
     shadow.mkdir(parents=True, exist_ok=True)
     (shadow / "__init__.py").write_text("raise ImportError(\"No module named 'ai_edge_litert'\")\n")
     python = home / "board-python"
-    python.write_text(f"#!/bin/sh\nPYTHONPATH={shadow.parent} exec {sys.executable} \"$@\"\n")
+    python.write_text(f'#!/bin/sh\nPYTHONPATH={shadow.parent} exec {sys.executable} "$@"\n')
     python.chmod(0o755)
     result = bench_over_ssh(bundle, url, options, "--remote-python", str(python), "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
