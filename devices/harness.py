@@ -251,10 +251,10 @@ def measure(
             f"error: the {runtime} runtime is not installed on {platform.node()} ({error}); "
             f"pip install {RUNTIME_PACKAGES[runtime]} there"
         ) from None
-    started = time.perf_counter()
-    run = RUNNERS[runtime](path, threads)
     with np.load(bundle / "golden.npz") as arrays:
         golden = {key: arrays[key] for key in arrays.files}
+    started = time.perf_counter()
+    run = RUNNERS[runtime](path, threads)
     run(golden["inputs"][:1])  # the first call finishes loading (delegate setup, allocation)
     load_ms = (time.perf_counter() - started) * 1000
     return {

@@ -53,6 +53,7 @@ class IosDevice:
         shutil.rmtree(package / STAGED)
         stage_bundle(bundle, jobs, timing, package / STAGED)
         command = ["xcodebuild", "test", "-scheme", SCHEME, "-destination", f"platform=iOS,id={self.udid}"]
+        command += ["-configuration", "Release"]  # the harness's own per-call lines optimised, as in an app
         command += ["-allowProvisioningUpdates"] + ([f"DEVELOPMENT_TEAM={self.team}"] if self.team else [])
         finished = subprocess.run(command, cwd=package, capture_output=True, text=True)
         self.outcomes = parse_results(finished.stdout)
