@@ -173,7 +173,7 @@ def bench(
 ) -> None:
     """Benchmark every model of a bundle with its runtime on a device, with the PyTorch student as the
     baseline on the host."""
-    from edgedistill.devices.bench import Timing, bench_bundle
+    from edgedistill.devices.bench import Timing, bench_bundle, read_manifest
     from edgedistill.devices.connect import open_device
 
     timing = Timing(threads, warmup, iterations, min_seconds)
@@ -187,6 +187,8 @@ def bench(
         if isinstance(result, str):
             console.print(f"  {name} not run: {result}")
     console.print(f"results: {out or bundle / 'bench'}")
+    if not read_manifest(bundle)["passed"]:
+        console.print("note: this bundle failed its export verification (verification.md): measure it, do not ship it")
 
 
 def bench_table(results: list, title: str):

@@ -89,8 +89,11 @@ def pareto_front(measurements: list[Measurement]) -> set[Measurement]:
 
 def recommendation(measurements: list[Measurement], device: str, tolerance: float = 0.01) -> Measurement | None:
     """The artifact to ship on ``device``: the fastest exported one whose field accuracy is within
-    ``tolerance`` of the best exported one's (the eager baseline is not something to ship)."""
-    shippable = [m for m in measurements if m.device == device and m.format != "pytorch"]
+    ``tolerance`` of the best exported one's. Neither the eager baseline nor a model from a bundle
+    that failed its export verification is something to ship."""
+    shippable = [
+        m for m in measurements if m.device == device and m.format != "pytorch" and not m.bundle.endswith(".FAILED")
+    ]
     if not shippable:
         return None
     best = max(m.field_acc for m in shippable)

@@ -21,7 +21,7 @@ COLOURS = {"fp32": "tab:blue", "fp16": "tab:green", "int8": "tab:orange"}
 def plot_accuracy_vs_latency(measurements: list[Measurement], teacher_field_acc: float | None, path: Path) -> None:
     """Field accuracy against p50 latency (log scale), one panel per device, the Pareto front drawn."""
     devices = sorted({m.device for m in measurements})
-    figure, axes = plt.subplots(1, len(devices), figsize=(6.5 * len(devices), 4.8), squeeze=False)
+    figure, axes = plt.subplots(1, len(devices), figsize=(8.5 * len(devices), 4.8), squeeze=False)
     front = pareto_front(measurements)
     for axis, device in zip(axes[0], devices, strict=True):
         mine = [m for m in measurements if m.device == device]
@@ -31,22 +31,24 @@ def plot_accuracy_vs_latency(measurements: list[Measurement], teacher_field_acc:
                 edgecolors="black" if m in front else "none", linewidths=1.5, zorder=3,
             )  # fmt: skip
             lift = (8, -14, 20)[index % 3]  # neighbours in latency get labels at different heights
-            axis.annotate(
-                m.label, (m.p50_ms, m.field_acc * 100), textcoords="offset points", xytext=(6, lift), fontsize=8
-            )
+            text = m.label + (" (failed export checks)" if m.bundle.endswith(".FAILED") else "")
+            axis.annotate(text, (m.p50_ms, m.field_acc * 100), textcoords="offset points", xytext=(6, lift), fontsize=8)
         line = sorted((m for m in mine if m in front), key=lambda m: m.p50_ms)
         axis.step(
             [m.p50_ms for m in line], [m.field_acc * 100 for m in line], where="post", color="grey", linestyle="--",
             label="Pareto front", zorder=2,
         )  # fmt: skip
         if teacher_field_acc is not None:
-            axis.axhline(teacher_field_acc * 100, color="tab:red", linestyle=":", label="teacher (PyTorch)")
+            axis.axhline(
+                teacher_field_acc * 100, color="tab:red", linestyle=":", label="teacher (PyTorch, field split)"
+            )
         axis.set_xscale("log")
         axis.set_xlabel("p50 latency, batch 1 (ms, log scale)")
         axis.set_ylabel("field accuracy on the golden set (%)")
         axis.set_title(device, fontsize=9)
         axis.grid(True, which="both", alpha=0.3)
-        axis.legend(handles=axis.get_legend_handles_labels()[0] + key_handles(mine), loc="lower right", fontsize=8)
+        handles = axis.get_legend_handles_labels()[0] + key_handles(mine)
+        axis.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
     figure.suptitle("Field accuracy vs p50 latency per device (black edge: on the Pareto front)", fontsize=11)
     _save(figure, path)
 

@@ -97,6 +97,10 @@ def test_pareto_front_and_recommendation():
     assert recommendation(measured, "phone") == accurate  # fast is 10 points worse
     assert recommendation(measured, "phone", tolerance=0.2) == fast
     assert recommendation([eager], "phone") is None
+    failed = Measurement(
+        "phone", 1, "android-int8.FAILED", "tflite", "int8", "q", 1.0, 0.1, 0.1, 1, None, 0.7, None, 1, "t"
+    )
+    assert recommendation([*measured, failed], "phone") == accurate  # fastest and as accurate, but failed its checks
 
 
 def test_not_a_bundle_and_unknown_devices_are_refused(tmp_path):
