@@ -1,5 +1,6 @@
 """The ``edgedistill`` command line."""
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -54,6 +55,16 @@ def train(
     workers: Annotated[
         int, typer.Option(min=0, help="DataLoader worker processes for augmentation.")
     ] = TrainConfig.workers,
+    cache_teacher: Annotated[
+        bool, typer.Option(help="Read the teacher's answers per replayed view from a cache instead of running it.")
+    ] = False,
+    teacher_cache: Annotated[
+        Path | None, typer.Option(help="Cache root (from `edgedistill cache-teacher`). Default: RUN/teacher-cache.")
+    ] = None,
+    views: Annotated[
+        int | None, typer.Option(min=1, help="Cached views per image; epochs beyond cycle. Default: --epochs.")
+    ] = None,
+    topk: Annotated[int | None, typer.Option(min=1, help="Cache only the teacher's top-k logits per view.")] = None,
 ) -> None:
     """Train (or load) a teacher and distil a student on field-domain views, then evaluate all of it."""
     from edgedistill.report import summary_table
@@ -65,7 +76,8 @@ def train(
     cfg = TrainConfig(
         out=str(out), domain=domain, data=data, teacher=teacher, student=student, pretrained=pretrained, epochs=epochs,
         teacher_epochs=teacher_epochs, image_size=image_size, batch_size=batch_size, lr=lr, temperature=temperature,
-        alpha=alpha, seed=seed, workers=workers,
+        alpha=alpha, seed=seed, workers=workers, cache_teacher=cache_teacher or teacher_cache is not None,
+        teacher_cache=str(teacher_cache) if teacher_cache else None, views=views, topk=topk,
     )  # fmt: skip
     try:
         cfg = prepare_run_dir(cfg, resume=resume, force=force)
@@ -78,6 +90,56 @@ def train(
         raise typer.Exit(130) from None
     console.print(summary_table(metrics))
     console.print(f"run directory: {out} (metrics.json, report.md)")
+
+
+@app.command("cache-teacher")
+def cache_teacher_command(
+    teacher: Annotated[Path, typer.Option(help="Teacher checkpoint (.safetensors), e.g. RUN/teacher.safetensors.")],
+    out: Annotated[
+        Path, typer.Option(help="Cache root; the cache lands in OUT/DOMAIN. Pass it to train --teacher-cache.")
+    ],
+    domain: Annotated[
+        str, typer.Option(help="Domain preset of the views (phone, clean, ...) or a preset YAML.")
+    ] = "phone",
+    data: Annotated[str, typer.Option(help="'demo', 'cifar10' or an ImageFolder root: the training images.")] = "demo",
+    views: Annotated[int, typer.Option(min=1, help="Views per image (train's --epochs for one per epoch).")] = 20,
+    topk: Annotated[int | None, typer.Option(min=1, help="Keep only the top-k logits per view.")] = None,
+    seed: Annotated[int, typer.Option(help="Run seed: views are replayed from it, so train with the same.")] = 0,
+    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes for augmentation.")] = 2,
+) -> None:
+    """Build (or finish) a teacher cache ahead of training; resumable, and sharded by rank under torchrun."""
+    from edgedistill.cache_build import prepare_cache
+    from edgedistill.data import load_data
+    from edgedistill.models import load_checkpoint
+
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1:  # under torchrun: each rank builds its share of the chunks
+        import torch.distributed
+
+        torch.distributed.init_process_group("gloo")
+    try:
+        model, info = load_checkpoint(teacher)
+        loaded = load_data(data, info.image_size)
+        if loaded.classes != info.classes:
+            fail(f"teacher {teacher} predicts classes {info.classes[:5]}... but {data} has {loaded.classes[:5]}...")
+        with training_progress() as progress:
+            cache = prepare_cache(
+                out,
+                model,
+                info,
+                loaded.train,
+                domain,
+                info.image_size,
+                seed,
+                views,
+                topk,
+                batch_size,
+                workers,
+                progress,
+            )
+    except UserError as error:
+        fail(str(error))
+    console.print(f"teacher cache: {cache.folder} ({cache.views} views x {len(loaded.train.labels)} images)")
 
 
 def training_progress() -> Progress:

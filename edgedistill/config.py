@@ -31,6 +31,10 @@ class TrainConfig:
     seed: int = 0
     workers: int = 2
     field_grid: str = "balanced"
+    cache_teacher: bool = False  # read the teacher's answers per replayed view from a cache instead of running it
+    teacher_cache: str | None = None  # cache root; None: RUN/teacher-cache
+    views: int | None = None  # views per image in the cache; None: one per student epoch
+    topk: int | None = None  # keep only the teacher's top-k logits per view
 
     def save(self, run_dir: Path) -> None:
         write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(asdict(self), sort_keys=False))

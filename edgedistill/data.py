@@ -185,10 +185,15 @@ class AugmentedViews(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        reseed(self.transform, view_seed(self.seed, index, self.view))
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+        """(uint8 CHW view, label, index): the index lets a cached teacher find its answer for the view."""
+        return self.render(index, self.view), int(self.labels[index]), index
+
+    def render(self, index: int, view: int) -> torch.Tensor:
+        """View ``view`` of image ``index`` as a uint8 (3, H, W) tensor."""
+        reseed(self.transform, view_seed(self.seed, index, view))
         image = self.transform(image=self.images[index])["image"]
-        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1), int(self.labels[index])
+        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
 
 
 def to_model_input(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:

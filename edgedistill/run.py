@@ -7,12 +7,14 @@ initialisation (same seed), so the only difference between them is what they lea
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from rich.progress import Progress
 
 from edgedistill.augment import build_train_transform
+from edgedistill.cache_build import prepare_cache
 from edgedistill.config import DEFAULT_TEACHER, TrainConfig
 from edgedistill.data import AugmentedViews, DataBundle, load_data
 from edgedistill.errors import UserError
@@ -59,7 +61,9 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
     field = build_field_split(data.test, CAMERA_CORRUPTIONS, cfg.field_grid)
     seconds: dict[str, float] = {}
 
-    def train_stage(name: str, arch: str, domain: str, epochs: int, teacher: Teacher | None = None):
+    def train_stage(name: str, arch: str, domain: str, epochs: int, teacher: Callable[[], Teacher] | None = None):
+        """Train one stage unless its weights exist; ``teacher`` is made only when the stage trains, so a
+        resumed run never rebuilds a teacher cache for a finished stage."""
         path = run_dir / f"{name}.safetensors"
         if path.exists():
             return load_checkpoint(path)
@@ -69,21 +73,36 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
         info = model_info(model, arch, data.classes, cfg.image_size)
         views = AugmentedViews(data.train.images, data.train.labels, transforms[domain], cfg.seed)
         settings = StageSettings(epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, cfg.workers)
-        fit(name, model, info, views, settings, run_dir / "checkpoints" / f"{name}.pt", teacher, progress)
+        checkpoint = run_dir / "checkpoints" / f"{name}.pt"
+        fit(name, model, info, views, settings, checkpoint, teacher() if teacher else None, progress)
         save_checkpoint(path, model, info)
         seconds[name] = time.perf_counter() - stage_start
         return model, info
 
     teacher_model, teacher_info = obtain_teacher(cfg, data, train_stage)
     loss = DistillationLoss(cfg.temperature, cfg.alpha)
-    teacher = Teacher(teacher_model, teacher_info, loss)
+
+    def teacher_for(domain: str) -> Teacher:
+        if not cfg.cache_teacher:
+            return Teacher(teacher_model, teacher_info, loss)
+        cache_start = time.perf_counter()
+        root = Path(cfg.teacher_cache) if cfg.teacher_cache else run_dir / "teacher-cache"
+        cache = prepare_cache(
+            root, teacher_model, teacher_info, data.train, domain, cfg.image_size, cfg.seed, cfg.views or cfg.epochs,
+            cfg.topk, cfg.batch_size, cfg.workers, progress,
+        )  # fmt: skip
+        seconds[f"teacher_cache_{Path(domain).stem}"] = time.perf_counter() - cache_start
+        return Teacher(teacher_model, teacher_info, loss, cache.reader())
+
     models = {
         "teacher": (teacher_model, teacher_info),
         "student_scratch": train_stage("student_scratch", student_arch, cfg.domain, cfg.epochs),
-        "student_kd": train_stage("student_kd", student_arch, cfg.domain, cfg.epochs, teacher),
+        "student_kd": train_stage("student_kd", student_arch, cfg.domain, cfg.epochs, lambda: teacher_for(cfg.domain)),
     }
     if cfg.domain != "clean":
-        models["student_kd_clean"] = train_stage("student_kd_clean", student_arch, "clean", cfg.epochs, teacher)
+        models["student_kd_clean"] = train_stage(
+            "student_kd_clean", student_arch, "clean", cfg.epochs, lambda: teacher_for("clean")
+        )
 
     metrics = evaluate_models(models, data, field, cfg.image_size)
     metrics["wall_time_s"] = {**seconds, "total": time.perf_counter() - started}

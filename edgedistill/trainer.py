@@ -21,6 +21,7 @@ from edgedistill.errors import UserError
 from edgedistill.fileio import write_atomic
 from edgedistill.losses import DistillationLoss, cross_entropy_labeled
 from edgedistill.models import ModelInfo
+from edgedistill.teacher_cache import CacheReader
 
 
 @dataclass
@@ -35,11 +36,19 @@ class StageSettings:
 
 @dataclass
 class Teacher:
-    """A frozen teacher and the normalisation its weights expect."""
+    """A frozen teacher and the normalisation its weights expect; with a cache, its answers are read
+    for each replayed view instead of computed."""
 
     model: nn.Module
     info: ModelInfo
     loss: DistillationLoss
+    cache: CacheReader | None = None
+
+    def logits(self, images: torch.Tensor, indices: torch.Tensor, view: int) -> torch.Tensor:
+        if self.cache is not None:
+            return self.cache.logits(indices, view, images)
+        with torch.no_grad():
+            return self.model(to_model_input(images, self.info.mean, self.info.std))
 
 
 def fit(
@@ -69,7 +78,7 @@ def fit(
     if teacher is not None:
         teacher.model.eval().requires_grad_(False)
     for epoch in range(len(history), settings.epochs):
-        views.view = epoch
+        views.view = teacher.cache.view_for_epoch(epoch) if teacher is not None and teacher.cache else epoch
         loader = DataLoader(
             views,
             batch_size=settings.batch_size,
@@ -77,7 +86,7 @@ def fit(
             num_workers=settings.workers,
             drop_last=True,  # a last batch of two images would make BatchNorm statistics noise
         )
-        stats = train_one_epoch(name, epoch, model, info, loader, optimizer, schedule, teacher, progress)
+        stats = train_one_epoch(name, epoch, views.view, model, info, loader, optimizer, schedule, teacher, progress)
         history.append(stats)
         _save(checkpoint_path, model, optimizer, schedule, history)
     return history
@@ -86,6 +95,7 @@ def fit(
 def train_one_epoch(
     name: str,
     epoch: int,
+    view: int,
     model: nn.Module,
     info: ModelInfo,
     loader: DataLoader,
@@ -102,14 +112,12 @@ def train_one_epoch(
     )
     totals = {"loss": 0.0, "correct": 0, "seen": 0}
     start = time.perf_counter()
-    for step, (images, labels) in enumerate(loader):
+    for step, (images, labels, indices) in enumerate(loader):
         logits = model(to_model_input(images, info.mean, info.std))
         if teacher is None:
             loss = cross_entropy_labeled(logits, labels)
         else:
-            with torch.no_grad():
-                teacher_logits = teacher.model(to_model_input(images, teacher.info.mean, teacher.info.std))
-            loss = teacher.loss(logits, teacher_logits, labels)["loss"]
+            loss = teacher.loss(logits, teacher.logits(images, indices, view), labels)["loss"]
         if not torch.isfinite(loss):
             raise UserError(
                 f"{name}: loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; start the run again "

@@ -85,7 +85,7 @@ def test_views_are_the_same_with_and_without_workers():
 
     def batches(workers):
         loader = DataLoader(views, batch_size=5, shuffle=False, num_workers=workers)
-        return torch.cat([images for images, _ in loader])
+        return torch.cat([images for images, _, _ in loader])
 
     second_view = batches(0)
     torch.testing.assert_close(second_view, batches(2), rtol=0, atol=0)

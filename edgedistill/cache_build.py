@@ -1,0 +1,109 @@
+"""Building a teacher cache: K views of every training image through the frozen teacher.
+
+Views come from the same ``AugmentedViews`` that training replays, and are handed out as
+(image, view) pairs so DataLoader workers augment in parallel while the teacher runs. Each
+finished chunk is written and marked at once, so an interrupted build resumes at the first
+missing chunk; under torchrun, rank r builds chunks r, r + W, r + 2W, ...
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import Progress
+from torch.utils.data import DataLoader, Dataset
+
+from edgedistill.augment.pipeline import build_pipeline, load_preset
+from edgedistill.data import AugmentedViews, ImageSet, to_model_input
+from edgedistill.errors import UserError
+from edgedistill.models import ModelInfo
+from edgedistill.teacher_cache import TeacherCache, digest_views, fingerprint
+
+
+class ViewPairs(Dataset):
+    """The (image index, view) pairs still to compute, in chunk order."""
+
+    def __init__(self, views: AugmentedViews, pairs: list[tuple[int, int]]):
+        self.views, self.pairs = views, pairs
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, int, int]:
+        index, view = self.pairs[item]
+        return self.views.render(index, view), index, view
+
+
+def fill_cache(
+    cache: TeacherCache,
+    teacher: torch.nn.Module,
+    info: ModelInfo,
+    views: AugmentedViews,
+    batch_size: int,
+    workers: int,
+    progress: Progress | None = None,
+) -> int:
+    """Compute this rank's missing chunks; returns how many it wrote."""
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    chunks = cache.pending_chunks(rank, world)
+    pairs = [(i, v) for c in chunks for v in range(cache.views) for i in cache.chunk_indices(c)]
+    if not pairs:
+        return 0
+    chunk_of = {c: len(cache.chunk_indices(c)) for c in chunks}
+    classes = cache.meta["classes"]
+    pending = {
+        c: (np.empty((n, cache.views, classes), np.float32), np.empty((n, cache.views), np.uint64), [0])
+        for c, n in chunk_of.items()
+    }
+    loader = DataLoader(ViewPairs(views, pairs), batch_size=batch_size, num_workers=workers)
+    task = progress.add_task("teacher cache", total=len(pairs), loss=np.nan, acc=np.nan, ips=0.0) if progress else None
+    teacher.eval()
+    for images, indices, view_numbers in loader:
+        with torch.no_grad():
+            logits = teacher(to_model_input(images, info.mean, info.std)).numpy()
+        digests = digest_views(images)
+        for row, (index, view) in enumerate(zip(indices.tolist(), view_numbers.tolist(), strict=True)):
+            chunk = index // cache.meta["chunk"]
+            buffer_logits, buffer_digests, filled = pending[chunk]
+            local = index - cache.chunk_indices(chunk).start
+            buffer_logits[local, view], buffer_digests[local, view] = logits[row], digests[row]
+            filled[0] += 1
+            if filled[0] == chunk_of[chunk] * cache.views:
+                cache.write_chunk(chunk, buffer_logits, buffer_digests)
+                del pending[chunk]
+        if progress is not None:
+            progress.update(task, advance=len(images))
+    if progress is not None:
+        progress.remove_task(task)
+    return len(chunks)
+
+
+def prepare_cache(
+    root: Path,
+    teacher: torch.nn.Module,
+    info: ModelInfo,
+    train: ImageSet,
+    domain: str,
+    image_size: int,
+    seed: int,
+    views: int,
+    topk: int | None,
+    batch_size: int,
+    workers: int,
+    progress: Progress | None = None,
+) -> TeacherCache:
+    """The finished cache of ``domain`` under ``root`` (``root/DOMAIN``), built or completed first if needed."""
+    if topk is not None and not 1 <= topk < len(info.classes):
+        raise UserError(
+            f"--topk must be between 1 and {len(info.classes) - 1} (the teacher has {len(info.classes)} classes)"
+        )
+    preset = load_preset(domain)
+    key = fingerprint(teacher, preset["transforms"], train.images, train.labels, image_size, seed, views, topk)
+    folder = root / Path(domain).stem
+    cache = TeacherCache.create_or_open(folder, key, len(info.classes))
+    transform = build_pipeline(preset["transforms"], image_size, preset["path"])
+    fill_cache(
+        cache, teacher, info, AugmentedViews(train.images, train.labels, transform, seed), batch_size, workers, progress
+    )
+    return TeacherCache.open_complete(folder, key)
