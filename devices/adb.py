@@ -6,6 +6,7 @@ ExecuTorch's own Android demos keep models), runs one instrumentation per model 
 -w`` blocks until it is done) and pulls the result JSON from the app's external files folder.
 """
 
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -22,6 +23,7 @@ APKS = (
     "app/build/outputs/apk/androidTest/debug/app-debug-androidTest.apk",
 )
 DEVICE_ROOT = "/data/local/tmp/edgedistill"
+DEVICE_BUNDLE = f"{DEVICE_ROOT}/bundle"  # a fixed name: the phone's shell never sees the user's folder names
 RESULTS = f"/sdcard/Android/data/{PACKAGE}/files/results"
 
 
@@ -35,7 +37,7 @@ class AdbDevice:
         self.serial = choose_device(serial)
         self.label = f"adb-{self.serial}"
         self.harness = harness or Path(__file__).parent / "android"
-        self.remote: str | None = None
+        self.pushed = False
         self.staged: Path | None = None
 
     def prepare(self, bundle: Path, jobs: list[Job], timing: Timing) -> None:
@@ -44,31 +46,32 @@ class AdbDevice:
         if missing:
             raise UserError(
                 f"the Android harness is not built ({missing[0]} is missing); build it as devices/android/README.md "
-                "says, or point --harness at the folder that holds app/build/outputs"
+                "says (it ships in a source checkout, not in the wheel), or point --harness at the built project"
             )
         for apk in apks:
             self._adb("install", "-r", "-t", str(apk), problem="cannot install the harness")
         self.staged = Path(tempfile.mkdtemp(prefix="edgedistill-adb-"))
-        local = stage_bundle(bundle, jobs, timing, self.staged / bundle.name)
-        self.remote = f"{DEVICE_ROOT}/{bundle.name}"
-        self._adb("shell", f"rm -rf {self.remote} && mkdir -p {DEVICE_ROOT}", problem="cannot prepare /data/local/tmp")
-        self._adb("push", str(local), DEVICE_ROOT, problem="cannot push the bundle")
+        local = stage_bundle(bundle, jobs, timing, self.staged / "bundle")
+        self.pushed = True
+        self._adb(
+            "shell", f"rm -rf {DEVICE_BUNDLE} && mkdir -p {DEVICE_ROOT}", problem="cannot prepare /data/local/tmp"
+        )
+        self._adb("push", str(local), f"{DEVICE_ROOT}/", problem="cannot push the bundle")  # lands as DEVICE_BUNDLE
 
     def run(self, bundle: Path, job: Job, timing: Timing, result: Path) -> str | None:
         name = job.artifact["file"]
-        self._adb("shell", f"rm -f {RESULTS}/{name}.json", problem="cannot clear an old result")
-        job_file = f"jobs/{name}.properties"
-        finished = self._call(
-            "shell", "am", "instrument", "-w", "-e", "bundle", self.remote, "-e", "job", job_file, RUNNER
-        )
+        device_result = f"{RESULTS}/{name}.json"
+        self._adb("shell", shlex.join(["rm", "-f", device_result]), problem="cannot clear an old result")
+        instrument = ["am", "instrument", "-w", "-e", "bundle", DEVICE_BUNDLE, "-e", "job", f"jobs/{name}.properties"]
+        finished = self._call("shell", shlex.join([*instrument, RUNNER]))
         if "OK (1 test)" not in finished.stdout:
             return instrumentation_failure(finished.stdout + finished.stderr)
-        pulled = self._call("pull", f"{RESULTS}/{name}.json", str(result))
+        pulled = self._call("pull", device_result, str(result))
         return f"cannot pull the result: {pulled.stderr.strip()[-200:]}" if pulled.returncode else None
 
     def close(self) -> None:
-        if self.remote:
-            self._call("shell", f"rm -rf {self.remote}")
+        if self.pushed:
+            self._call("shell", f"rm -rf {DEVICE_BUNDLE}")
         if self.staged:
             shutil.rmtree(self.staged, ignore_errors=True)
 

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from edgedistill.devices import harness
 from edgedistill.errors import UserError
+from edgedistill.fileio import write_json_atomic
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Device(Protocol):
 
 
 def read_manifest(bundle: Path) -> dict:
+    """The bundle's manifest.json, or one error that says what a bundle is."""
     path = bundle / "manifest.json"
     if not path.is_file():
         raise UserError(f"{bundle} is not a bundle (no manifest.json); give a folder written by `edgedistill export`")
@@ -74,7 +76,9 @@ def plan_jobs(manifest: dict, device: Device) -> tuple[list[Job], list[tuple[str
     """The jobs the device can run, and (name, reason) for the models it cannot."""
     jobs, skipped = [], []
     for entry in manifest["artifacts"]:
-        if entry["format"] in device.formats:
+        if "sha256" not in entry:  # the exporter failed on it: the manifest keeps its figures, there is no file
+            skipped.append((entry["file"], "not exported (see verification.md)"))
+        elif entry["format"] in device.formats:
             jobs.append(Job(entry["file"], entry))
         else:
             skipped.append((entry["file"], f"{entry['format']} does not run on {device.label}"))
@@ -89,8 +93,12 @@ def plan_jobs(manifest: dict, device: Device) -> tuple[list[Job], list[tuple[str
 
 def bench_bundle(bundle: Path, out: Path, device: Device, timing: Timing, pause: float) -> list[tuple[str, dict | str]]:
     """Run every model the device can take; returns (model, result) pairs, or (model, reason) for the
-    ones that did not run. Each result is also written to ``out/<device>-<model>.json``."""
+    ones that did not run. Each result is also written to ``out/<device>-<model>.json``, with the
+    driver's label added under ``device.driver`` so results of two boards with one host name stay apart."""
+    bundle = bundle.resolve()  # "." has no name to stage under
     jobs, skipped = plan_jobs(read_manifest(bundle), device)
+    if not jobs:
+        return skipped
     out.mkdir(parents=True, exist_ok=True)
     results: list[tuple[str, dict | str]] = []
     try:
@@ -100,13 +108,20 @@ def bench_bundle(bundle: Path, out: Path, device: Device, timing: Timing, pause:
                 time.sleep(pause)  # let the device cool between models, against thermal throttling
             result_path = out / f"{safe_name(device.label)}-{job.result_stem}.json"
             reason = device.run(bundle, job, timing, result_path)
-            results.append((job.name, reason if reason else json.loads(result_path.read_text())))
+            if reason:
+                results.append((job.name, reason))
+                continue
+            result = json.loads(result_path.read_text())
+            result["device"]["driver"] = device.label
+            write_json_atomic(result_path, result)
+            results.append((job.name, result))
     finally:
         device.close()
     return results + skipped
 
 
 def safe_name(text: str) -> str:
+    """``text`` as a file-name part: ssh://pi@board:2222 gives ssh-pi_board_2222."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
 
 

@@ -86,7 +86,7 @@ RUNNERS = {"executorch": executorch_runner, "tflite": tflite_runner, "coreml": c
 # What each runner imports, loaded before the load-time clock starts: an import is paid once per
 # process, not per model, and a missing one is reported as a missing runtime.
 RUNTIME_MODULES = {
-    "executorch": ("torch", "executorch.runtime"),
+    "executorch": ("torch", "executorch.runtime", "executorch.extension.pybindings.portable_lib"),
     "tflite": ("ai_edge_litert.interpreter",),
     "coreml": ("coremltools",),
     "pytorch": ("torch", "edgedistill.models"),
@@ -299,7 +299,9 @@ def main() -> None:
         result = bench_eager(args.bundle, args.eager, *timing)
     else:
         result = bench_artifact(args.bundle, args.artifact, *timing)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    partial = args.out.with_name(f".{args.out.name}.partial")
+    partial.write_text(json.dumps(result, indent=2) + "\n")
+    partial.replace(args.out)  # a reader never sees half a result
 
 
 if __name__ == "__main__":

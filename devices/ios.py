@@ -17,6 +17,7 @@ from pathlib import Path
 from edgedistill.devices.bench import Job, Timing
 from edgedistill.devices.staging import stage_bundle
 from edgedistill.errors import UserError
+from edgedistill.fileio import write_json_atomic
 
 SCHEME = "EdgeDistillHarness"
 STAGED = Path("Tests/HarnessTests/StagedBundle")
@@ -46,11 +47,14 @@ class IosDevice:
 
     def prepare(self, bundle: Path, jobs: list[Job], timing: Timing) -> None:
         if not (self.harness / "Package.swift").is_file():
-            raise UserError(f"{self.harness} is not the iOS harness (no Package.swift); point --harness at devices/ios")
+            raise UserError(
+                f"{self.harness} is not the iOS harness (no Package.swift); it ships in a source checkout of "
+                "edgedistill, not in the wheel: point --harness at that checkout's devices/ios"
+            )
         self.workdir = Path(tempfile.mkdtemp(prefix="edgedistill-ios-"))
         package = self.workdir / "harness"
         shutil.copytree(self.harness, package, ignore=shutil.ignore_patterns(".build", "*.xcodeproj"))
-        shutil.rmtree(package / STAGED)
+        shutil.rmtree(package / STAGED, ignore_errors=True)
         stage_bundle(bundle, jobs, timing, package / STAGED)
         command = ["xcodebuild", "test", "-scheme", SCHEME, "-destination", f"platform=iOS,id={self.udid}"]
         command += ["-configuration", "Release"]  # the harness's own per-call lines optimised, as in an app
@@ -65,7 +69,7 @@ class IosDevice:
         outcome = self.outcomes.get(job.artifact["file"], "the harness printed no result for it")
         if isinstance(outcome, str):
             return outcome
-        result.write_text(json.dumps(outcome, indent=2) + "\n")
+        write_json_atomic(result, outcome)
         return None
 
     def close(self) -> None:

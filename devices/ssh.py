@@ -22,8 +22,10 @@ from urllib.parse import urlsplit
 from edgedistill.devices.bench import Job, Timing, harness_error
 from edgedistill.devices.host import HARNESS
 from edgedistill.errors import UserError
+from edgedistill.fileio import write_text_atomic
 
 SSH_UNREACHABLE = 255  # ssh's exit status for its own failures (connection, authentication)
+EXIT_MARK = "edgedistill-exit:"
 
 
 class SshDevice:
@@ -41,8 +43,16 @@ class SshDevice:
         if parts.scheme != "ssh" or not parts.hostname:
             raise UserError(f"cannot read the device {url!r}; write ssh://user@host or ssh://user@host:port")
         self.destination = f"{parts.username}@{parts.hostname}" if parts.username else parts.hostname
-        self.label = f"ssh-{self.destination}"
-        settings = ["BatchMode=yes", f"ConnectTimeout={connect_timeout}", *options]
+        self.label = f"ssh-{self.destination}" + (f":{port}" if port != 22 else "")
+        # ssh keeps the first value it is given, so the user's settings go before the driver's defaults.
+        # Keep-alives end a run whose board dropped off the network instead of hanging on it.
+        defaults = [
+            "BatchMode=yes",
+            f"ConnectTimeout={connect_timeout}",
+            "ServerAliveInterval=15",
+            "ServerAliveCountMax=4",
+        ]
+        settings = [*options, *defaults]
         self.options = [flag for setting in settings for flag in ("-o", setting)]
         self.port = str(port)
         self.python = python
@@ -57,7 +67,7 @@ class SshDevice:
             )
         if made.returncode:
             raise UserError(f"cannot make a folder in /tmp on {self.destination}: {_last_line(made.stderr)}")
-        self.workdir = made.stdout.strip()
+        self.workdir = made.stdout.strip().splitlines()[-1]  # after anything the board's login prints
         probe = self._ssh(f"{shlex.quote(self.python)} -c 'import numpy'")
         if probe.returncode:
             raise UserError(
@@ -72,15 +82,21 @@ class SshDevice:
         remote_result = f"{self.workdir}/{job.result_stem}.json"
         command = [self.python, f"{self.workdir}/{HARNESS.name}", f"{self.workdir}/bundle"]
         command += ["--artifact", job.artifact["file"], "--out", remote_result, *timing.harness_args()]
-        finished = self._ssh(shlex.join(command))
-        if finished.returncode == SSH_UNREACHABLE:
+        # The harness's own exit status, printed by the board's shell: ssh exits 255 both when the
+        # connection fails and when the remote process is killed, and the two need different advice.
+        finished = self._ssh(f"{shlex.join(command)}; echo {EXIT_MARK}$? >&2")
+        marks = [line for line in finished.stderr.splitlines() if line.startswith(EXIT_MARK)]
+        if not marks:
             return f"lost the connection to {self.destination}: {_last_line(finished.stderr)}"
-        if finished.returncode:
+        status = int(marks[-1].removeprefix(EXIT_MARK))
+        if status > 128:
+            return f"the harness was killed on {self.destination} by signal {status - 128} (out of memory?)"
+        if status:
             return harness_error(finished.stderr)
         fetched = self._ssh(f"cat {shlex.quote(remote_result)}")
         if fetched.returncode:
             return f"cannot copy the result back: {_last_line(fetched.stderr)}"
-        result.write_text(fetched.stdout)
+        write_text_atomic(result, fetched.stdout)
         return None
 
     def close(self) -> None:

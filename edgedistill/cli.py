@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from edgedistill.cli_augment import augment_app
 from edgedistill.config import DEFAULT_STUDENT, TrainConfig
@@ -176,8 +177,6 @@ def export(
     force: Annotated[bool, typer.Option(help="Replace existing bundles.")] = False,
 ) -> None:
     """Export the distilled student to phone runtimes as verified bundles (model, manifest, golden set)."""
-    from rich.table import Table
-
     from edgedistill.export.bundle import VERIFICATION_COLUMNS, verification_rows
     from edgedistill.export.exporter import TARGETS, check_request, export_bundles
     from edgedistill.export.source import load_source
@@ -240,6 +239,7 @@ def bench(
 
     timing = Timing(threads, warmup, iterations, min_seconds)
     try:
+        manifest = read_manifest(bundle)  # before the device: a wrong path is the first thing to hear about
         driver = open_device(device, ssh_option or [], remote_python, harness, team)
         results = bench_bundle(bundle, out or bundle / "bench", driver, timing, pause)
     except UserError as error:
@@ -248,15 +248,15 @@ def bench(
     for name, result in results:
         if isinstance(result, str):
             console.print(f"  {name} not run: {result}")
-    console.print(f"results: {out or bundle / 'bench'}")
-    if not read_manifest(bundle)["passed"]:
+    if not manifest["passed"]:
         console.print("note: this bundle failed its export verification (verification.md): measure it, do not ship it")
+    if not any(isinstance(result, dict) for _, result in results):
+        fail(f"no model of {bundle} could be measured on {driver.label} (reasons above)")
+    console.print(f"results: {out or bundle / 'bench'}")
 
 
-def bench_table(results: list, title: str):
+def bench_table(results: list[tuple[str, dict | str]], title: str) -> Table:
     """Latency, load time, memory and agreement per model; speed-up against eager when it ran."""
-    from rich.table import Table
-
     eager = next((r for name, r in results if name.startswith("pytorch") and isinstance(r, dict)), None)
     columns = ["model", "precision", "p50 ms", "p90 ms", "mean ± std ms", "load ms", "peak MB"]
     table = Table(*columns, "top-1 = student", "top-1 = teacher", "field acc", "p50 vs eager", title=title)

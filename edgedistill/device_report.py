@@ -12,7 +12,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Measurement:
-    device: str  # the machine's name and CPU, as the harness described it
+    device: str  # driver, machine name, CPU and threads: the results compared with each other
     threads: int
     bundle: str  # e.g. android-int8; "-" for the eager baseline
     format: str
@@ -33,26 +33,33 @@ class Measurement:
         return f"{self.format} {self.precision}" if self.format != "pytorch" else "pytorch eager fp32"
 
 
-def gather_measurements(run: Path) -> list[Measurement]:
-    """Every bench result under ``run/export/*/bench/``; a model measured more than once on the same
-    device with the same threads keeps its newest result, and the eager baseline (measured beside
-    each bundle) is kept once per device."""
+def gather_measurements(run: Path) -> tuple[list[Measurement], list[Path]]:
+    """Every bench result under ``run/export/*/bench/``, and the files there that are not results.
+    A model measured more than once on the same device with the same threads keeps its newest
+    result, and the eager baseline (measured beside each bundle) is kept once per device."""
     newest: dict[tuple, Measurement] = {}
+    unreadable = []
     for path in sorted(run.glob("export/*/bench/*.json")):
-        result = json.loads(path.read_text())
-        if result.get("schema_version") != 1:
+        try:
+            result = json.loads(path.read_text())
+            measurement = to_measurement(result, bundle=path.parent.parent.name)
+            key = (measurement.device, measurement.format, result["model"]["sha256"])
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            unreadable.append(path)
             continue
-        measurement = to_measurement(result, bundle=path.parent.parent.name)
-        key = (measurement.device, measurement.threads, measurement.format, result["model"]["sha256"])
         if key not in newest or measurement.created > newest[key].created:
             newest[key] = measurement
-    return sorted(newest.values(), key=lambda m: (m.device, m.p50_ms))
+    return sorted(newest.values(), key=lambda m: (m.device, m.p50_ms)), unreadable
 
 
 def to_measurement(result: dict, bundle: str) -> Measurement:
+    if result["schema_version"] != 1:
+        raise KeyError("schema_version")
     device, latency, agree, model = result["device"], result["latency_ms"], result["agreement"], result["model"]
+    driver = f"{device['driver']}: " if "driver" in device else ""
+    threads = f"{device['threads']} thread" + ("s" if device["threads"] > 1 else "")
     return Measurement(
-        device=f"{device['name']} ({device['cpu']})",
+        device=f"{driver}{device['name']} ({device['cpu']}), {threads}",
         threads=device["threads"],
         bundle="-" if result["runtime"]["format"] == "pytorch" else bundle,
         format=result["runtime"]["format"],
@@ -105,6 +112,7 @@ COLUMNS += ["field acc", "top-1 = teacher", "top-1 = student", "Pareto"]
 
 
 def measurement_rows(measurements: list[Measurement]) -> list[list[str]]:
+    """The report's device table, one row per measurement, in COLUMNS order."""
     front = pareto_front(measurements)
     rows = []
     for m in measurements:

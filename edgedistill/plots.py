@@ -18,7 +18,7 @@ MARKERS = {"executorch": "o", "tflite": "s", "coreml": "^", "pytorch": "X"}
 COLOURS = {"fp32": "tab:blue", "fp16": "tab:green", "int8": "tab:orange"}
 
 
-def plot_accuracy_vs_latency(measurements: list[Measurement], teacher_field_acc: float | None, path: Path) -> None:
+def plot_accuracy_vs_latency(measurements: list[Measurement], teacher_acc: float | None, path: Path) -> None:
     """Field accuracy against p50 latency (log scale), one panel per device, the Pareto front drawn."""
     devices = sorted({m.device for m in measurements})
     figure, axes = plt.subplots(1, len(devices), figsize=(8.5 * len(devices), 4.8), squeeze=False)
@@ -38,10 +38,8 @@ def plot_accuracy_vs_latency(measurements: list[Measurement], teacher_field_acc:
             [m.p50_ms for m in line], [m.field_acc * 100 for m in line], where="post", color="grey", linestyle="--",
             label="Pareto front", zorder=2,
         )  # fmt: skip
-        if teacher_field_acc is not None:
-            axis.axhline(
-                teacher_field_acc * 100, color="tab:red", linestyle=":", label="teacher (PyTorch, field split)"
-            )
+        if teacher_acc is not None:
+            axis.axhline(teacher_acc * 100, color="tab:red", linestyle=":", label="teacher (PyTorch, golden set)")
         axis.set_xscale("log")
         axis.set_xlabel("p50 latency, batch 1 (ms, log scale)")
         axis.set_ylabel("field accuracy on the golden set (%)")

@@ -4,10 +4,11 @@
 import json
 from pathlib import Path
 
+import numpy as np
 from rich.table import Table
 
 from edgedistill.device_report import COLUMNS as DEVICE_COLUMNS
-from edgedistill.device_report import gather_measurements, measurement_rows, recommendation
+from edgedistill.device_report import Measurement, gather_measurements, measurement_rows, recommendation
 from edgedistill.errors import UserError
 from edgedistill.fileio import write_text_atomic
 
@@ -103,7 +104,7 @@ def write_run_report(run: Path) -> tuple[Path, list[Path]]:
 
     metrics_path = run / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
-    measurements = gather_measurements(run)
+    measurements, unreadable = gather_measurements(run)
     if metrics is None and not measurements:
         raise UserError(
             f"{run} has neither metrics.json nor bench results; give a run directory of `edgedistill train`, "
@@ -115,19 +116,30 @@ def write_run_report(run: Path) -> tuple[Path, list[Path]]:
     if not measurements:
         lines += ["No device results yet: `edgedistill bench RUN/export/BUNDLE` adds them.", ""]
     else:
-        teacher = metrics["teacher"]["field_acc"] if metrics else None
         paths = [run / "plots" / name for name in PLOTS]
-        plot_accuracy_vs_latency(measurements, teacher, paths[0])
+        plot_accuracy_vs_latency(measurements, teacher_golden_accuracy(run), paths[0])
         plot_model_size(measurements, paths[1])
         plot_agreement(measurements, paths[2])
         plots = paths
         lines += device_lines(measurements)
+    if unreadable:
+        lines += ["Not bench results, left out: " + ", ".join(f"`{path.relative_to(run)}`" for path in unreadable), ""]
     report = run / "report.md"
     write_text_atomic(report, "\n".join(lines))
     return report, plots
 
 
-def device_lines(measurements: list) -> list[str]:
+def teacher_golden_accuracy(run: Path) -> float | None:
+    """The teacher's accuracy on the golden set the devices answered, so the plot compares like with like."""
+    for golden in sorted(run.glob("export/*/golden.npz")):
+        with np.load(golden) as arrays:
+            if "teacher_logits" in arrays.files:
+                return float((arrays["teacher_logits"].argmax(1) == arrays["labels"]).mean())
+    return None
+
+
+def device_lines(measurements: list[Measurement]) -> list[str]:
+    """The report's device section: the pick per device, the table, and the plots."""
     devices = sorted({m.device for m in measurements})
     lines = ["## On the devices", ""]
     for device in devices:

@@ -19,7 +19,8 @@ from conftest import run_cli
 from PIL import Image
 from test_export import make_run
 
-from edgedistill.device_report import Measurement, pareto_front, recommendation
+from edgedistill.device_report import Measurement, gather_measurements, pareto_front, recommendation
+from edgedistill.devices.bench import safe_name
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +87,30 @@ def test_report_plots_every_result_and_names_the_artifact_to_ship(benched):
         assert f"plots/{name}.png" in report
 
 
+def test_report_keeps_devices_and_thread_counts_apart(benched, tmp_path):
+    """Two boards with one host name, and one model at two thread counts, are four measurements; a file
+    in bench/ that is not a result is named and left out."""
+    bundle, _ = benched
+    run_dir = tmp_path / "run"
+    bench_dir = run_dir / "export" / "android-fp32" / "bench"
+    bench_dir.mkdir(parents=True)
+    original = json.loads((bundle / "bench" / "host-tflite-model.tflite.json").read_text())
+    for driver in ("ssh-pi@board1", "ssh-pi@board2"):
+        for threads in (1, 4):
+            result = json.loads(json.dumps(original))
+            result["device"].update(driver=driver, name="raspberrypi", cpu="aarch64", threads=threads)
+            (bench_dir / f"{driver}-{threads}.json").write_text(json.dumps(result))
+    (bench_dir / "notes.json").write_text('{"mine": true}')
+    measurements, unreadable = gather_measurements(run_dir)
+    assert len({m.device for m in measurements}) == 4 and len(measurements) == 4
+    assert "ssh-pi@board2: raspberrypi (aarch64), 4 threads" in {m.device for m in measurements}
+    assert unreadable == [bench_dir / "notes.json"]
+    result = run_cli("report", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    report = (run_dir / "report.md").read_text()
+    assert report.count("ship `tflite-model.tflite`") == 4 and "`export/android-fp32/bench/notes.json`" in report
+
+
 def test_pareto_front_and_recommendation():
     def model(name, p50, acc, fmt="tflite", device="phone"):
         return Measurement(device, 1, "b", fmt, "fp32", name, 1.0, p50, p50, 1, None, acc, None, 1.0, "t")
@@ -103,10 +128,10 @@ def test_pareto_front_and_recommendation():
     assert recommendation([*measured, failed], "phone") == accurate  # fastest and as accurate, but failed its checks
 
 
-def test_not_a_bundle_and_unknown_devices_are_refused(tmp_path):
+def test_not_a_bundle_and_unknown_devices_are_refused(benched, tmp_path):
     result = run_cli("bench", str(tmp_path))
     assert result.returncode == 1 and "is not a bundle" in result.stderr
-    result = run_cli("bench", str(tmp_path), "--device", "usb:phone")
+    result = run_cli("bench", str(benched[0]), "--device", "usb:phone")
     assert result.returncode == 1 and "unknown --device 'usb:phone'" in result.stderr
 
 
@@ -170,14 +195,20 @@ def test_bench_over_ssh_runs_each_model_on_the_board(benched, sshd, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     schema = json.loads(resources.files("edgedistill.devices").joinpath("result.schema.json").read_text())
     manifest = json.loads((bundle / "manifest.json").read_text())
-    prefix = "ssh-" + url.removeprefix("ssh://").split(":")[0].replace("@", "_")
+    prefix = safe_name("ssh-" + url.removeprefix("ssh://"))  # ssh-USER_127.0.0.1_PORT
     for artifact in manifest["artifacts"]:
         payload = json.loads((tmp_path / f"{prefix}-{artifact['file']}.json").read_text())
         jsonschema.validate(payload, schema)
         assert payload["model"]["sha256"] == artifact["sha256"]
         assert payload["agreement"]["top1_agreement_student"] == artifact["top1_agreement_student"]
         assert payload["latency_ms"]["iterations"] == 10
+        assert payload["device"]["driver"] == "ssh-" + url.removeprefix("ssh://")
     assert "pytorch-eager" not in "".join(p.name for p in tmp_path.iterdir())  # the baseline is a host measurement
+    assert_board_clean()
+
+
+def assert_board_clean():
+    """The driver's work folders on the board (here: this machine's /tmp) are gone."""
     remote_folders = [p for p in Path("/tmp").glob("edgedistill.*") if p.is_dir()]
     assert not remote_folders, f"the board was left with {remote_folders}"
 
@@ -215,6 +246,7 @@ def test_ssh_refuses_a_board_without_numpy(benched, sshd, tmp_path):
     result = bench_over_ssh(bundle, url, options, "--remote-python", str(home / "bare/bin/python"))
     assert result.returncode == 1
     assert "cannot run the harness" in result.stderr and "install Python 3 with numpy" in result.stderr
+    assert_board_clean()
 
 
 def test_ssh_board_checks_the_sha256_of_what_it_received(benched, sshd, tmp_path):

@@ -4,6 +4,7 @@ golden set and settings, and the Android harness's runtime-free Java core, compi
 what the Python harness computes."""
 
 import json
+import os
 import shutil
 import subprocess
 from importlib import resources
@@ -14,10 +15,11 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from edgedistill.devices import harness
-from edgedistill.devices.bench import Job, Timing
+from edgedistill.devices import adb, harness
+from edgedistill.devices.bench import Job, Timing, bench_bundle
 from edgedistill.devices.ios import parse_results
 from edgedistill.devices.staging import stage_bundle
+from edgedistill.errors import UserError
 
 
 @pytest.fixture
@@ -29,15 +31,90 @@ def adb_server():
 
 
 def test_adb_with_no_phone_attached_says_so(adb_server, tmp_path):
-    result = run_cli("bench", str(tmp_path), "--device", "adb")
+    make_bundle(tmp_path / "bundle")
+    result = run_cli("bench", str(tmp_path / "bundle"), "--device", "adb")
     assert result.returncode == 1
     assert "no Android device attached (`adb devices` lists none)" in result.stderr
-    result = run_cli("bench", str(tmp_path), "--device", "adb:R58M12345")
+    result = run_cli("bench", str(tmp_path / "bundle"), "--device", "adb:R58M12345")
     assert result.returncode == 1 and "no Android device attached" in result.stderr
+    result = run_cli("bench", str(tmp_path), "--device", "adb")
+    assert result.returncode == 1 and "is not a bundle" in result.stderr  # the path is checked before the phone
+
+
+@pytest.mark.parametrize(
+    "attached,serial,message",
+    [
+        ({"A1": "device", "B2": "device"}, None, r"several Android devices attached \(A1, B2\); pick one: adb:SERIAL"),
+        ({"A1": "device"}, "C3", "no Android device C3 attached; attached: A1"),
+        ({"A1": "unauthorized"}, None, "A1 is unauthorized; unlock it and accept the USB debugging prompt"),
+    ],
+)
+def test_adb_names_the_phone_problem(monkeypatch, attached, serial, message):
+    monkeypatch.setattr(adb, "attached_devices", lambda: attached)
+    with pytest.raises(UserError, match=message):
+        adb.choose_device(serial)
+    monkeypatch.setattr(adb, "attached_devices", lambda: {"A1": "device", "B2": "device"})
+    assert adb.choose_device("B2") == "B2"
+
+
+FAKE_ADB = """#!/usr/bin/env python3
+# A stand-in for adb with one phone attached: logs each call and keeps what is pushed in a folder.
+import json, os, shutil, sys
+from pathlib import Path
+args = sys.argv[1:]
+with open(os.environ["FAKE_ADB_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if args == ["devices"]:
+    print("List of devices attached\\nEMU123\\tdevice\\n")
+elif args[:2] == ["-s", "EMU123"] and args[2] == "push":
+    shutil.copytree(args[3], Path(os.environ["FAKE_PHONE"]) / Path(args[3]).name, dirs_exist_ok=True)
+elif args[:2] == ["-s", "EMU123"] and args[2] == "shell" and args[3].startswith("am instrument"):
+    print("INSTRUMENTATION_STATUS_CODE: -1\\nOK (1 test)")
+elif args[:2] == ["-s", "EMU123"] and args[2] == "pull":
+    shutil.copy(os.environ["FAKE_ADB_RESULT"], args[4])
+"""
+
+
+def test_adb_driver_installs_pushes_runs_and_pulls_with_safe_paths(tmp_path, monkeypatch):
+    """The whole adb flow against a stand-in adb (no phone here): a bundle folder with a space in its
+    name never reaches the phone's shell, the staged bundle lands in one fixed place, and the pulled
+    result is stored with the driver's label."""
+    golden, artifact = make_bundle(tmp_path / "my bundle")
+    fake = tmp_path / "bin" / "adb"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_ADB)
+    fake.chmod(0o755)
+    for apk in adb.APKS:
+        (tmp_path / "harness" / apk).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "harness" / apk).write_bytes(b"apk")
+    result = {"schema_version": 1, "device": {"name": "Pixel", "threads": 1}, "latency_ms": {}}
+    (tmp_path / "result.json").write_text(json.dumps(result))
+    (tmp_path / "phone").mkdir()
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_ADB_LOG", str(tmp_path / "log"))
+    monkeypatch.setenv("FAKE_PHONE", str(tmp_path / "phone"))
+    monkeypatch.setenv("FAKE_ADB_RESULT", str(tmp_path / "result.json"))
+    device = adb.AdbDevice(None, tmp_path / "harness")
+    results = bench_bundle(tmp_path / "my bundle", tmp_path / "out", device, Timing(1, 2, 10, 0.0), pause=0)
+    assert results == [("tflite-model.tflite", {**result, "device": {**result["device"], "driver": "adb-EMU123"}})]
+    calls = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines()]
+    shell = [call[3] for call in calls if call[2:3] == ["shell"]]
+    assert shell[0] == "rm -rf /data/local/tmp/edgedistill/bundle && mkdir -p /data/local/tmp/edgedistill"
+    assert shell[2] == (
+        "am instrument -w -e bundle /data/local/tmp/edgedistill/bundle -e job jobs/tflite-model.tflite.properties "
+        "org.edgedistill.harness.test/androidx.test.runner.AndroidJUnitRunner"
+    )
+    assert shell[-1] == "rm -rf /data/local/tmp/edgedistill/bundle"  # the phone is left clean
+    assert [call[2] for call in calls if call[:2] == ["-s", "EMU123"]].count("install") == 2
+    pushed = tmp_path / "phone" / "bundle"
+    assert "artifact=tflite-model.tflite" in (pushed / "jobs" / "tflite-model.tflite.properties").read_text()
+    assert np.array_equal(np.fromfile(pushed / "golden" / "inputs.f32", "<f4").reshape(5, 3, 8, 8), golden["inputs"])
+    assert json.loads((tmp_path / "out" / "adb-EMU123-tflite-model.tflite.json").read_text())["device"]["driver"]
 
 
 def test_ios_needs_a_mac(tmp_path):
-    result = run_cli("bench", str(tmp_path), "--device", "ios:00008110-000A")
+    make_bundle(tmp_path / "bundle")
+    result = run_cli("bench", str(tmp_path / "bundle"), "--device", "ios:00008110-000A")
     assert result.returncode == 1
     assert "iOS devices are driven from macOS with Xcode" in result.stderr
 
@@ -80,7 +157,8 @@ def make_bundle(folder, teacher: bool = True):
         "sha256": harness.sha256_of(folder / "tflite-model.tflite"),
         "size_bytes": 11,
     }
-    (folder / "manifest.json").write_text(json.dumps({"artifacts": [artifact]}))
+    manifest = {"artifacts": [artifact], "passed": True, "source": {"checkpoint": "gone.safetensors"}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
     return golden, artifact
 
 
