@@ -45,10 +45,15 @@ def train(
     image_size: Annotated[int, typer.Option(min=8, help="Input resolution in pixels.")] = TrainConfig.image_size,
     batch_size: Annotated[int, typer.Option(min=2)] = TrainConfig.batch_size,
     lr: Annotated[float, typer.Option(min=0.0, help="Peak AdamW learning rate.")] = TrainConfig.lr,
-    temperature: Annotated[float, typer.Option(min=0.01, help="Distillation temperature T.")] = TrainConfig.temperature,
+    temperature: Annotated[
+        str, typer.Option(help="Distillation temperature T, or 'auto' (swept on field-domain validation views).")
+    ] = str(TrainConfig.temperature),
     alpha: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Weight of the KL term; 1 - alpha weighs cross-entropy.")
-    ] = TrainConfig.alpha,
+        str, typer.Option(help="Weight of the KL term (1 - alpha weighs cross-entropy), or 'auto'.")
+    ] = str(TrainConfig.alpha),
+    sweep_epochs: Annotated[
+        int | None, typer.Option(min=1, help="Epochs per candidate of an 'auto' sweep. Default: --epochs / 4.")
+    ] = None,
     seed: Annotated[int, typer.Option()] = TrainConfig.seed,
     out: Annotated[Path | None, typer.Option(help="Run directory. Default: runs/DOMAIN-TIMESTAMP.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out with its saved config.")] = False,
@@ -70,14 +75,21 @@ def train(
     """Train (or load) a teacher and distil a student on field-domain views, then evaluate all of it."""
     from edgedistill.report import summary_table
     from edgedistill.run import prepare_run_dir, run
+    from edgedistill.tuning import parse_setting
 
     if resume and out is None:
         fail("--resume needs --out RUN_DIR, the run to continue")
+    try:
+        temperature_setting = parse_setting(temperature, "temperature", 0.01)
+        alpha_setting = parse_setting(alpha, "alpha", 0.0, 1.0)
+    except ValueError as error:
+        fail(str(error))
     out = out or Path("runs") / f"{Path(domain).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     cfg = TrainConfig(
         out=str(out), domain=domain, data=data, teacher=teacher, student=student, pretrained=pretrained, epochs=epochs,
-        teacher_epochs=teacher_epochs, image_size=image_size, batch_size=batch_size, lr=lr, temperature=temperature,
-        alpha=alpha, seed=seed, workers=workers, cache_teacher=cache_teacher or teacher_cache is not None,
+        teacher_epochs=teacher_epochs, image_size=image_size, batch_size=batch_size, lr=lr,
+        temperature=temperature_setting, alpha=alpha_setting, sweep_epochs=sweep_epochs, seed=seed, workers=workers,
+        cache_teacher=cache_teacher or teacher_cache is not None,
         teacher_cache=str(teacher_cache) if teacher_cache else None, views=views, topk=topk,
     )  # fmt: skip
     try:
@@ -90,6 +102,12 @@ def train(
         errors.print(f"interrupted; finished epochs are saved. Resume with: edgedistill train --resume --out {out}")
         raise typer.Exit(130) from None
     console.print(summary_table(metrics))
+    if metrics["distillation"]["sweep"]:
+        chosen = metrics["distillation"]["sweep"]["chosen"]
+        console.print(
+            f"sweep chose T = {chosen['temperature']:g}, alpha = {chosen['alpha']:g} "
+            f"({chosen['val_field_acc']:.1%} on field-domain validation views; all candidates in report.md)"
+        )
     console.print(f"run directory: {out} (metrics.json, report.md)")
 
 

@@ -26,8 +26,9 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 3e-3
     weight_decay: float = 0.05
-    temperature: float = 4.0
-    alpha: float = 0.9
+    temperature: float | str = 4.0  # or "auto": swept on validation views of the field domain
+    alpha: float | str = 0.9  # or "auto"
+    sweep_epochs: int | None = None  # epochs per sweep candidate; None: a quarter of --epochs
     seed: int = 0
     workers: int = 2
     field_grid: str = "balanced"

@@ -76,7 +76,8 @@ def training_lines(metrics: dict) -> list[str]:
     return [
         f"Domain `{cfg['domain']}`, data `{data['source']}`: {data['train']} training images, {data['test']} test "
         f"images, {data['field']} field images at {cfg['image_size']} px. {cfg['epochs']} student epochs, "
-        f"T = {cfg['temperature']}, alpha = {cfg['alpha']}, seed {cfg['seed']}.",
+        f"T = {metrics['distillation']['temperature']:g}, alpha = {metrics['distillation']['alpha']:g}"
+        f"{' (chosen by the sweep below)' if metrics['distillation']['sweep'] else ''}, seed {cfg['seed']}.",
         "",
         "The field split is the test split passed through the camera-like corruptions of `imagecorruptions` "
         "(the ImageNet-C reference code), never through this kit's own presets.",
@@ -90,6 +91,31 @@ def training_lines(metrics: dict) -> list[str]:
         *markdown_table(["model", *corruptions], by_corruption),
         "",
         f"Wall time: {metrics['wall_time_s']['total']:.0f} s.",
+        "",
+        *sweep_lines(metrics["distillation"]["sweep"]),
+    ]
+
+
+def sweep_lines(sweep: dict | None) -> list[str]:
+    """The temperature/alpha sweep of an 'auto' run: every candidate and the one chosen."""
+    if not sweep:
+        return []
+    rows = [
+        [
+            f"{row['temperature']:g}",
+            f"{row['alpha']:g}",
+            f"{row['val_field_acc']:.1%}",
+            "chosen" if row == sweep["chosen"] else "",
+        ]
+        for row in sweep["rows"]
+    ]
+    return [
+        "## Temperature and alpha sweep",
+        "",
+        f"Each candidate distilled a student for {sweep['epochs']} epoch(s), scored on field-domain views of "
+        f"{sweep['validation']} (never the test split).",
+        "",
+        *markdown_table(["T", "alpha", "validation field acc", ""], rows),
         "",
     ]
 

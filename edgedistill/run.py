@@ -16,7 +16,7 @@ from rich.progress import Progress
 from edgedistill.augment import build_train_transform
 from edgedistill.cache_build import prepare_cache
 from edgedistill.config import DEFAULT_TEACHER, TrainConfig
-from edgedistill.data import AugmentedViews, DataBundle, load_data
+from edgedistill.data import AugmentedViews, DataBundle, ImageSet, load_data
 from edgedistill.errors import UserError
 from edgedistill.evaluate import accuracy, accuracy_by_group, agreement, predict_logits
 from edgedistill.field import CAMERA_CORRUPTIONS, SEVERITIES, FieldSplit, build_field_split
@@ -33,6 +33,7 @@ from edgedistill.models import (
 )
 from edgedistill.report import write_report
 from edgedistill.trainer import StageSettings, Teacher, fit
+from edgedistill.tuning import SweepData, candidates, choose, sweep_data
 
 
 def prepare_run_dir(cfg: TrainConfig, resume: bool, force: bool) -> TrainConfig:
@@ -61,7 +62,14 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
     field = build_field_split(data.test, CAMERA_CORRUPTIONS, cfg.field_grid)
     seconds: dict[str, float] = {}
 
-    def train_stage(name: str, arch: str, domain: str, epochs: int, teacher: Callable[[], Teacher] | None = None):
+    def train_stage(
+        name: str,
+        arch: str,
+        domain: str,
+        epochs: int,
+        teacher: Callable[[], Teacher] | None = None,
+        train_set: ImageSet | None = None,
+    ):
         """Train one stage unless its weights exist; ``teacher`` is made only when the stage trains, so a
         resumed run never rebuilds a teacher cache for a finished stage."""
         path = run_dir / f"{name}.safetensors"
@@ -71,7 +79,8 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
         torch.manual_seed(cfg.seed)
         model = create_model(arch, len(data.classes), pretrained=cfg.pretrained)
         info = model_info(model, arch, data.classes, cfg.image_size)
-        views = AugmentedViews(data.train.images, data.train.labels, transforms[domain], cfg.seed)
+        train_set = train_set or data.train
+        views = AugmentedViews(train_set.images, train_set.labels, transforms[domain], cfg.seed)
         settings = StageSettings(epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, cfg.workers)
         checkpoint = run_dir / "checkpoints" / f"{name}.pt"
         fit(name, model, info, views, settings, checkpoint, teacher() if teacher else None, progress)
@@ -80,10 +89,9 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
         return model, info
 
     teacher_model, teacher_info = obtain_teacher(cfg, data, train_stage)
-    loss = DistillationLoss(cfg.temperature, cfg.alpha)
 
-    def teacher_for(domain: str) -> Teacher:
-        if not cfg.cache_teacher:
+    def teacher_for(domain: str, loss: DistillationLoss, cached: bool = True) -> Teacher:
+        if not (cfg.cache_teacher and cached):
             return Teacher(teacher_model, teacher_info, loss)
         cache_start = time.perf_counter()
         root = Path(cfg.teacher_cache) if cfg.teacher_cache else run_dir / "teacher-cache"
@@ -94,14 +102,37 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
         seconds[f"teacher_cache_{Path(domain).stem}"] = time.perf_counter() - cache_start
         return Teacher(teacher_model, teacher_info, loss, cache.reader())
 
+    def sweep_row(temperature: float, alpha: float, sweep: SweepData) -> dict:
+        """One short distillation at (T, alpha), graded on the validation views."""
+        loss = DistillationLoss(temperature, alpha)
+        name = f"sweep/T{temperature:g}-alpha{alpha:g}"
+        epochs = cfg.sweep_epochs or max(1, cfg.epochs // 4)
+        teacher = lambda: teacher_for(cfg.domain, loss, cached=sweep.train_is_full)  # noqa: E731
+        model, info = train_stage(name, student_arch, cfg.domain, epochs, teacher, sweep.train)
+        logits = predict_logits(model, sweep.validation.images, info.mean, info.std)
+        return {"temperature": temperature, "alpha": alpha, "val_field_acc": accuracy(logits, sweep.validation.labels)}
+
+    grid = candidates(cfg.temperature, cfg.alpha)
+    tuning = None
+    if len(grid) > 1:
+        sweep = sweep_data(
+            data, AugmentedViews(data.train.images, data.train.labels, transforms[cfg.domain], cfg.seed), cfg.seed
+        )
+        rows = [sweep_row(t, a, sweep) for t, a in grid]
+        tuning = {"validation": sweep.source, "epochs": cfg.sweep_epochs or max(1, cfg.epochs // 4), "rows": rows}
+        tuning["chosen"] = choose(rows)
+    chosen = tuning["chosen"] if tuning else {"temperature": grid[0][0], "alpha": grid[0][1]}
+    loss = DistillationLoss(chosen["temperature"], chosen["alpha"])
     models = {
         "teacher": (teacher_model, teacher_info),
         "student_scratch": train_stage("student_scratch", student_arch, cfg.domain, cfg.epochs),
-        "student_kd": train_stage("student_kd", student_arch, cfg.domain, cfg.epochs, lambda: teacher_for(cfg.domain)),
+        "student_kd": train_stage(
+            "student_kd", student_arch, cfg.domain, cfg.epochs, lambda: teacher_for(cfg.domain, loss)
+        ),
     }
     if cfg.domain != "clean":
         models["student_kd_clean"] = train_stage(
-            "student_kd_clean", student_arch, "clean", cfg.epochs, lambda: teacher_for("clean")
+            "student_kd_clean", student_arch, "clean", cfg.epochs, lambda: teacher_for("clean", loss)
         )
 
     metrics = evaluate_models(models, data, field, cfg.image_size)
@@ -114,6 +145,7 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
         "field": len(field.labels),
     }
     metrics["config"] = vars(cfg)
+    metrics["distillation"] = {"temperature": chosen["temperature"], "alpha": chosen["alpha"], "sweep": tuning}
     write_json_atomic(run_dir / "metrics.json", metrics)
     write_report(run_dir / "report.md", metrics)
     return metrics

@@ -91,6 +91,8 @@ def test_checkpoint_that_is_not_one_is_refused(image_folder, tmp_path):
     (["--data", "/no/such/folder"], "does not exist"),
     (["--domain", "fone"], "unknown domain 'fone'"),
     (["--student", "timm:mobilenet_v3_tiny"], "is not a timm model"),
+    (["--temperature", "hot"], "--temperature must be a number or 'auto', got 'hot'"),
+    (["--alpha", "2"], "--alpha must be between 0.0 and 1.0, or 'auto'; got 2"),
 ])  # fmt: skip
 def test_bad_input_gets_one_line(args, message, tmp_path):
     result = run_cli("train", *args, "--out", str(tmp_path / "r"))
@@ -132,3 +134,39 @@ def test_report_of_a_run_without_device_results(smoke_run, tmp_path):
     assert not (out / "plots").exists()
     empty = run_cli("report", str(tmp_path))
     assert empty.returncode == 1 and "neither metrics.json nor bench results" in empty.stderr
+
+
+def test_auto_temperature_and_alpha_sweep_on_validation_views_with_a_teacher_cache(image_folder, tmp_path):
+    """--temperature auto --alpha auto trains one short student per (T, alpha), scores each on field-domain
+    views of held-out training images (this folder has no val/), and distils with the best; the run's
+    students read the teacher from a cache that a later run reuses only when its inputs match."""
+    out = tmp_path / "run"
+    common = ["--data", str(image_folder), "--epochs", "2", "--batch-size", "8", "--workers", "0"]
+    result = run_cli(
+        "train", *common, "--teacher-epochs", "1", "--temperature", "auto", "--alpha", "auto", "--sweep-epochs", "1",
+        "--cache-teacher", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    tuning = json.loads((out / "metrics.json").read_text())["distillation"]
+    rows = tuning["sweep"]["rows"]
+    assert [(row["temperature"], row["alpha"]) for row in rows] == [
+        (t, a) for t in (1, 2, 4, 8) for a in (0.5, 0.7, 0.9)
+    ]
+    assert tuning["sweep"]["chosen"] in rows and tuning["temperature"] == tuning["sweep"]["chosen"]["temperature"]
+    assert tuning["sweep"]["chosen"]["val_field_acc"] == max(row["val_field_acc"] for row in rows)
+    assert "held out of the sweep" in tuning["sweep"]["validation"]
+    assert "## Temperature and alpha sweep" in (out / "report.md").read_text()
+    assert len(list((out / "sweep").glob("*.safetensors"))) == 12
+    assert {p.name for p in (out / "teacher-cache").iterdir()} == {"phone", "clean"}
+
+    teacher = out / "teacher.safetensors"
+    cache = tmp_path / "cache"
+    built = run_cli("cache-teacher", "--teacher", str(teacher), "--data", str(image_folder), "--views", "2",
+                    "--seed", "1", "--batch-size", "8", "--workers", "0", "--out", str(cache))  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert (cache / "phone" / "meta.json").exists()
+    reuse = ["train", *common, "--teacher", str(teacher), "--teacher-cache", str(cache)]
+    refused = run_cli(*reuse, "--out", str(tmp_path / "r0"))
+    assert refused.returncode == 1 and "built for other inputs (seed: cache 1, now 0)" in refused.stderr
+    reused = run_cli(*reuse, "--seed", "1", "--out", str(tmp_path / "r1"))
+    assert reused.returncode == 0, reused.stderr

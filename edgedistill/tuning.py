@@ -1,0 +1,69 @@
+"""``--temperature auto`` / ``--alpha auto``: a short distillation sweep scored on validation views of
+the field domain, never on the test split.
+
+The validation images are the data's val/ split, or, when it has none, a seeded tenth of the
+training images held out of the sweep's own training. Each is shown once through the domain's
+preset (with seeds of its own, apart from every training view), so the sweep rewards the
+temperature that transfers best to the kind of pictures the student will meet.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgedistill.data import AugmentedViews, DataBundle, ImageSet
+
+TEMPERATURES = (1.0, 2.0, 4.0, 8.0)
+ALPHAS = (0.5, 0.7, 0.9)
+VALIDATION_VIEW = 1_000_003  # a view number no training epoch reaches
+
+
+@dataclass
+class SweepData:
+    train: ImageSet  # what the sweep's students train on
+    validation: ImageSet  # validation images as field-domain views
+    source: str  # where the validation images came from, for the report
+    train_is_full: bool  # the sweep trains on the whole training split (so a teacher cache applies)
+
+
+def parse_setting(value: str, name: str, low: float, high: float | None = None) -> float | str:
+    """A float in range, or 'auto'; ValueError with the accepted forms otherwise."""
+    if value == "auto":
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"--{name} must be a number or 'auto', got {value!r}") from None
+    if number < low or (high is not None and number > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"--{name} must be {bounds}, or 'auto'; got {value}")
+    return number
+
+
+def candidates(temperature: float | str, alpha: float | str) -> list[tuple[float, float]]:
+    """The (T, alpha) grid: every value of a setting left to ``auto``, the given value otherwise."""
+    temperatures = TEMPERATURES if temperature == "auto" else (float(temperature),)
+    alphas = ALPHAS if alpha == "auto" else (float(alpha),)
+    return [(t, a) for t in temperatures for a in alphas]
+
+
+def sweep_data(data: DataBundle, domain_views: AugmentedViews, seed: int) -> SweepData:
+    """The sweep's training images and its field-domain validation views."""
+    if data.val is not None:
+        train, validation, source, full = data.train, data.val, "the val split", True
+    else:
+        order = np.random.default_rng([seed, 7]).permutation(len(data.train.labels))
+        held = max(1, len(order) // 10)
+        train = ImageSet(data.train.images[order[held:]], data.train.labels[order[held:]])
+        validation = ImageSet(data.train.images[order[:held]], data.train.labels[order[:held]])
+        source, full = f"{held} training images held out of the sweep", False
+    render = AugmentedViews(validation.images, validation.labels, domain_views.transform, seed)
+    views = np.stack(
+        [render.render(i, VALIDATION_VIEW).permute(1, 2, 0).numpy() for i in range(len(validation.labels))]
+    )
+    return SweepData(train, ImageSet(views, validation.labels), source, full)
+
+
+def choose(rows: list[dict]) -> dict:
+    """The best row on validation field accuracy; ties go to the earlier (cooler, more CE) setting."""
+    return max(rows, key=lambda row: (row["val_field_acc"], -rows.index(row)))
