@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from edgedistill import distributed
 from edgedistill.cli_augment import augment_app
 from edgedistill.config import DEFAULT_STUDENT, TrainConfig
 from edgedistill.errors import UserError
@@ -71,6 +72,12 @@ def train(
         int | None, typer.Option(min=1, help="Cached views per image; epochs beyond cycle. Default: --epochs.")
     ] = None,
     topk: Annotated[int | None, typer.Option(min=1, help="Cache only the teacher's top-k logits per view.")] = None,
+    unlabeled: Annotated[
+        Path | None, typer.Option(help="Folder of images without labels, distilled with the KL term only.")
+    ] = None,
+    unlabeled_ratio: Annotated[
+        float, typer.Option(min=0.0, help="Unlabeled views per labeled image in each distillation epoch.")
+    ] = TrainConfig.unlabeled_ratio,
 ) -> None:
     """Train (or load) a teacher and distil a student on field-domain views, then evaluate all of it."""
     from edgedistill.report import summary_table
@@ -91,16 +98,26 @@ def train(
         temperature=temperature_setting, alpha=alpha_setting, sweep_epochs=sweep_epochs, seed=seed, workers=workers,
         cache_teacher=cache_teacher or teacher_cache is not None,
         teacher_cache=str(teacher_cache) if teacher_cache else None, views=views, topk=topk,
+        unlabeled=str(unlabeled) if unlabeled else None, unlabeled_ratio=unlabeled_ratio,
     )  # fmt: skip
+    distributed.init_from_env()
     try:
-        cfg = prepare_run_dir(cfg, resume=resume, force=force)
-        with training_progress() as progress:
-            metrics = run(cfg, progress)
+        cfg = distributed.share_from_main(prepare_run_dir(cfg, resume, force) if distributed.is_main() else None)
+    except UserError as error:
+        distributed.share_from_main(None)  # release the other ranks, which then stop too
+        fail(str(error))
+    if cfg is None:
+        fail("rank 0 could not prepare the run directory (its error is above)")
+    try:
+        with training_progress(enabled=distributed.is_main()) as progress:
+            metrics = run(cfg, progress if distributed.is_main() else None)
     except UserError as error:
         fail(str(error))
     except KeyboardInterrupt:
         errors.print(f"interrupted; finished epochs are saved. Resume with: edgedistill train --resume --out {out}")
         raise typer.Exit(130) from None
+    if metrics is None:
+        return  # a rank other than 0 under torchrun: rank 0 prints
     console.print(summary_table(metrics))
     if metrics["distillation"]["sweep"]:
         chosen = metrics["distillation"]["sweep"]["chosen"]
@@ -161,7 +178,8 @@ def cache_teacher_command(
     console.print(f"teacher cache: {cache.folder} ({cache.views} views x {len(loaded.train.labels)} images)")
 
 
-def training_progress() -> Progress:
+def training_progress(enabled: bool = True) -> Progress:
+    """The live progress bars; off on the ranks other than 0, which would draw over rank 0's."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -170,6 +188,7 @@ def training_progress() -> Progress:
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        disable=not enabled,
     )
 
 

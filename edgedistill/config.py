@@ -36,6 +36,8 @@ class TrainConfig:
     teacher_cache: str | None = None  # cache root; None: RUN/teacher-cache
     views: int | None = None  # views per image in the cache; None: one per student epoch
     topk: int | None = None  # keep only the teacher's top-k logits per view
+    unlabeled: str | None = None  # a folder of images without labels, distilled with the KL term only
+    unlabeled_ratio: float = 1.0  # unlabeled views per labeled image in each distillation epoch
 
     def save(self, run_dir: Path) -> None:
         write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(asdict(self), sort_keys=False))

@@ -16,6 +16,7 @@ ROWS = {
     "teacher": "teacher",
     "student_scratch": "student alone",
     "student_kd_clean": "KD, clean views",
+    "student_kd_labeled_only": "KD, labeled only",
     "student_kd": "KD, domain views",
 }
 COLUMNS = ("model", "arch", "clean acc", "field acc", "agree (field)", "params", "MACs")
@@ -53,6 +54,17 @@ def headline(metrics: dict) -> str:
     return (
         f"gap recovered on the field split: {gap_text}; the distilled student keeps {kept:.0%} of the teacher's "
         f"field accuracy with {ratio:.0f}x fewer MACs"
+    ) + unlabeled_text(metrics.get("unlabeled"))
+
+
+def unlabeled_text(unlabeled: dict | None) -> str:
+    """How much the unlabeled images helped: KD with them against the same KD without them."""
+    if not unlabeled:
+        return ""
+    field, clean = unlabeled["field_acc_gain"] * 100, unlabeled["clean_acc_gain"] * 100
+    return (
+        f"; {unlabeled['images']} unlabeled images (ratio {unlabeled['ratio']:g}) changed field accuracy by "
+        f"{field:+.1f} points and clean accuracy by {clean:+.1f}"
     )
 
 

@@ -10,18 +10,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from rich.progress import Progress
 
+from edgedistill import distributed
 from edgedistill.augment import build_train_transform
 from edgedistill.cache_build import prepare_cache
 from edgedistill.config import DEFAULT_TEACHER, TrainConfig
-from edgedistill.data import AugmentedViews, DataBundle, ImageSet, load_data
+from edgedistill.data import AugmentedViews, DataBundle, ImageSet, load_data, load_unlabeled_folder
 from edgedistill.errors import UserError
 from edgedistill.evaluate import accuracy, accuracy_by_group, agreement, predict_logits
 from edgedistill.field import CAMERA_CORRUPTIONS, SEVERITIES, FieldSplit, build_field_split
 from edgedistill.fileio import write_json_atomic
-from edgedistill.losses import DistillationLoss
+from edgedistill.losses import UNLABELED, DistillationLoss
 from edgedistill.models import (
     count_macs,
     count_params,
@@ -34,6 +36,8 @@ from edgedistill.models import (
 from edgedistill.report import write_report
 from edgedistill.trainer import StageSettings, Teacher, fit
 from edgedistill.tuning import SweepData, candidates, choose, sweep_data
+
+UNLABELED_LIMIT = 200_000  # images read from --unlabeled (a seeded sample beyond that), held in memory
 
 
 def prepare_run_dir(cfg: TrainConfig, resume: bool, force: bool) -> TrainConfig:
@@ -53,13 +57,15 @@ def prepare_run_dir(cfg: TrainConfig, resume: bool, force: bool) -> TrainConfig:
     return cfg
 
 
-def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
+def run(cfg: TrainConfig, progress: Progress | None = None) -> dict | None:
+    """The whole run; returns the metrics (None on the ranks other than 0 under torchrun)."""
     run_dir = Path(cfg.out)
     started = time.perf_counter()
     student_arch = parse_timm_spec(cfg.student)
     transforms = {domain: build_train_transform(domain, cfg.image_size) for domain in (cfg.domain, "clean")}
     data = load_data(cfg.data, cfg.image_size)
     field = build_field_split(data.test, CAMERA_CORRUPTIONS, cfg.field_grid)
+    kd_train = with_unlabeled(data.train, cfg)
     seconds: dict[str, float] = {}
 
     def train_stage(
@@ -81,10 +87,14 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
         info = model_info(model, arch, data.classes, cfg.image_size)
         train_set = train_set or data.train
         views = AugmentedViews(train_set.images, train_set.labels, transforms[domain], cfg.seed)
-        settings = StageSettings(epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, cfg.workers)
+        settings = StageSettings(
+            epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, cfg.workers, cfg.unlabeled_ratio
+        )
         checkpoint = run_dir / "checkpoints" / f"{name}.pt"
         fit(name, model, info, views, settings, checkpoint, teacher() if teacher else None, progress)
-        save_checkpoint(path, model, info)
+        if distributed.is_main():
+            save_checkpoint(path, model, info)
+        distributed.barrier()
         seconds[name] = time.perf_counter() - stage_start
         return model, info
 
@@ -96,7 +106,7 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
         cache_start = time.perf_counter()
         root = Path(cfg.teacher_cache) if cfg.teacher_cache else run_dir / "teacher-cache"
         cache = prepare_cache(
-            root, teacher_model, teacher_info, data.train, domain, cfg.image_size, cfg.seed, cfg.views or cfg.epochs,
+            root, teacher_model, teacher_info, kd_train, domain, cfg.image_size, cfg.seed, cfg.views or cfg.epochs,
             cfg.topk, cfg.batch_size, cfg.workers, progress,
         )  # fmt: skip
         seconds[f"teacher_cache_{Path(domain).stem}"] = time.perf_counter() - cache_start
@@ -127,14 +137,20 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
         "teacher": (teacher_model, teacher_info),
         "student_scratch": train_stage("student_scratch", student_arch, cfg.domain, cfg.epochs),
         "student_kd": train_stage(
-            "student_kd", student_arch, cfg.domain, cfg.epochs, lambda: teacher_for(cfg.domain, loss)
+            "student_kd", student_arch, cfg.domain, cfg.epochs, lambda: teacher_for(cfg.domain, loss), kd_train
         ),
     }
     if cfg.domain != "clean":
         models["student_kd_clean"] = train_stage(
-            "student_kd_clean", student_arch, "clean", cfg.epochs, lambda: teacher_for("clean", loss)
+            "student_kd_clean", student_arch, "clean", cfg.epochs, lambda: teacher_for("clean", loss), kd_train
+        )
+    if kd_train is not data.train:  # what the unlabeled images add: the same distillation without them
+        models["student_kd_labeled_only"] = train_stage(
+            "student_kd_labeled_only", student_arch, cfg.domain, cfg.epochs, lambda: teacher_for(cfg.domain, loss)
         )
 
+    if not distributed.is_main():
+        return None  # rank 0 evaluates and writes; the other ranks' weights are the same
     metrics = evaluate_models(models, data, field, cfg.image_size)
     metrics["wall_time_s"] = {**seconds, "total": time.perf_counter() - started}
     metrics["data"] = {
@@ -146,9 +162,28 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict:
     }
     metrics["config"] = vars(cfg)
     metrics["distillation"] = {"temperature": chosen["temperature"], "alpha": chosen["alpha"], "sweep": tuning}
+    if "student_kd_labeled_only" in metrics:
+        alone = metrics["student_kd_labeled_only"]
+        metrics["unlabeled"] = {
+            "folder": cfg.unlabeled,
+            "images": len(kd_train.labels) - len(data.train.labels),
+            "ratio": cfg.unlabeled_ratio,
+            "field_acc_gain": metrics["student_kd"]["field_acc"] - alone["field_acc"],
+            "clean_acc_gain": metrics["student_kd"]["clean_acc"] - alone["clean_acc"],
+        }
     write_json_atomic(run_dir / "metrics.json", metrics)
     write_report(run_dir / "report.md", metrics)
     return metrics
+
+
+def with_unlabeled(train: ImageSet, cfg: TrainConfig) -> ImageSet:
+    """The distillation set: the labeled images, then the --unlabeled ones with label -1 (KL term only).
+    Labeled images keep their indices, so a teacher cache of this set serves labeled-only stages too."""
+    if not cfg.unlabeled:
+        return train
+    extra = load_unlabeled_folder(Path(cfg.unlabeled), cfg.image_size, UNLABELED_LIMIT, cfg.seed)
+    labels = np.concatenate([train.labels, np.full(len(extra), UNLABELED, dtype=train.labels.dtype)])
+    return ImageSet(np.concatenate([train.images, extra]), labels)
 
 
 def obtain_teacher(cfg: TrainConfig, data: DataBundle, train_stage):

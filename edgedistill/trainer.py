@@ -14,12 +14,14 @@ import numpy as np
 import torch
 from rich.progress import Progress
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from edgedistill import distributed
 from edgedistill.data import AugmentedViews, to_model_input
 from edgedistill.errors import UserError
 from edgedistill.fileio import write_atomic
-from edgedistill.losses import DistillationLoss, cross_entropy_labeled
+from edgedistill.losses import UNLABELED, DistillationLoss, cross_entropy_labeled
 from edgedistill.models import ModelInfo
 from edgedistill.teacher_cache import CacheReader
 
@@ -32,6 +34,7 @@ class StageSettings:
     weight_decay: float
     seed: int
     workers: int
+    unlabeled_ratio: float = 1.0  # unlabeled views per labeled image in each epoch (KL term only)
 
 
 @dataclass
@@ -61,11 +64,16 @@ def fit(
     teacher: Teacher | None = None,
     progress: Progress | None = None,
 ) -> list[dict]:
-    """Train ``model`` in place for ``settings.epochs``, resuming from ``checkpoint_path`` if present."""
-    steps_per_epoch = len(views) // settings.batch_size
+    """Train ``model`` in place for ``settings.epochs``, resuming from ``checkpoint_path`` if present.
+    Under torchrun, every rank trains on its slice of each global batch through DDP."""
+    rank, size = distributed.rank_and_size()
+    if settings.batch_size % size:
+        raise UserError(f"--batch-size {settings.batch_size} must split evenly over the {size} processes")
+    epoch_size = len(epoch_order(views.labels, settings.seed, 0, settings.unlabeled_ratio))
+    steps_per_epoch = epoch_size // settings.batch_size
     if steps_per_epoch == 0:
         raise UserError(
-            f"{name}: {len(views)} training images are fewer than one batch of {settings.batch_size}; lower "
+            f"{name}: {epoch_size} training images are fewer than one batch of {settings.batch_size}; lower "
             "--batch-size"
         )
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
@@ -77,18 +85,22 @@ def fit(
         history = _restore(checkpoint_path, model, optimizer, schedule)
     if teacher is not None:
         teacher.model.eval().requires_grad_(False)
+    trained = DistributedDataParallel(model) if size > 1 else model
     for epoch in range(len(history), settings.epochs):
         views.view = teacher.cache.view_for_epoch(epoch) if teacher is not None and teacher.cache else epoch
+        order = epoch_order(views.labels, settings.seed, epoch, settings.unlabeled_ratio)
         loader = DataLoader(
             views,
-            batch_size=settings.batch_size,
-            sampler=epoch_order(len(views), settings.seed, epoch),
+            batch_size=settings.batch_size // size,
+            sampler=distributed.rank_slice(order, settings.batch_size, rank, size),
             num_workers=settings.workers,
             drop_last=True,  # a last batch of two images would make BatchNorm statistics noise
         )
-        stats = train_one_epoch(name, epoch, views.view, model, info, loader, optimizer, schedule, teacher, progress)
+        stats = train_one_epoch(name, epoch, views.view, trained, info, loader, optimizer, schedule, teacher, progress)
         history.append(stats)
-        _save(checkpoint_path, model, optimizer, schedule, history)
+        if distributed.is_main():
+            _save(checkpoint_path, model, optimizer, schedule, history)
+    distributed.align_to_main(model)
     return history
 
 
@@ -110,7 +122,7 @@ def train_one_epoch(
         if progress
         else None
     )
-    totals = {"loss": 0.0, "correct": 0, "seen": 0}
+    totals = {"loss": 0.0, "correct": 0, "labeled": 0, "seen": 0}
     start = time.perf_counter()
     for step, (images, labels, indices) in enumerate(loader):
         logits = model(to_model_input(images, info.mean, info.std))
@@ -128,7 +140,8 @@ def train_one_epoch(
         optimizer.step()
         schedule.step()
         totals["loss"] += loss.item() * len(labels)
-        totals["correct"] += int((logits.argmax(1) == labels).sum())
+        totals["correct"] += int((logits.argmax(1) == labels).sum())  # never true for an unlabeled image
+        totals["labeled"] += int((labels != UNLABELED).sum())
         totals["seen"] += len(labels)
         if progress is not None:
             seen = totals["seen"]
@@ -136,17 +149,18 @@ def train_one_epoch(
                 task,
                 advance=1,
                 loss=totals["loss"] / seen,
-                acc=totals["correct"] / seen,
+                acc=totals["correct"] / max(totals["labeled"], 1),
                 ips=seen / (time.perf_counter() - start),
             )
     seconds = time.perf_counter() - start
     if progress is not None:
         progress.remove_task(task)
+    totals = dict(zip(totals, distributed.sum_across_ranks(list(totals.values())), strict=True))
     seen = max(totals["seen"], 1)
     return {
         "epoch": epoch + 1,
         "loss": totals["loss"] / seen,
-        "train_acc": totals["correct"] / seen,
+        "train_acc": totals["correct"] / max(totals["labeled"], 1),
         "seconds": seconds,
         "images_per_s": seen / seconds,
     }
@@ -164,9 +178,16 @@ def warmup_cosine(warmup_steps: int, total_steps: int):
     return factor
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
-    """The shuffled order of epoch ``epoch``: the same for a fresh and a resumed run."""
-    return np.random.default_rng([seed, epoch]).permutation(n).tolist()
+def epoch_order(labels: np.ndarray, seed: int, epoch: int, unlabeled_ratio: float = 1.0) -> list[int]:
+    """The shuffled indices of epoch ``epoch``, the same for a fresh and a resumed run: every labeled
+    image, and ``unlabeled_ratio`` times as many unlabeled ones drawn afresh each epoch."""
+    rng = np.random.default_rng([seed, epoch])
+    chosen = np.flatnonzero(labels != UNLABELED)
+    unlabeled = np.flatnonzero(labels == UNLABELED)
+    take = min(len(unlabeled), round(unlabeled_ratio * len(chosen)))
+    if take:
+        chosen = np.concatenate([chosen, rng.choice(unlabeled, size=take, replace=False)])
+    return rng.permutation(chosen).tolist()
 
 
 def _save(path: Path, model, optimizer, schedule, history: list[dict]) -> None:

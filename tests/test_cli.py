@@ -1,6 +1,7 @@
 """The console entry point, run as a real child process, as a user runs it."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -170,3 +171,26 @@ def test_auto_temperature_and_alpha_sweep_on_validation_views_with_a_teacher_cac
     assert refused.returncode == 1 and "built for other inputs (seed: cache 1, now 0)" in refused.stderr
     reused = run_cli(*reuse, "--seed", "1", "--out", str(tmp_path / "r1"))
     assert reused.returncode == 0, reused.stderr
+
+
+def test_unlabeled_images_are_distilled_and_their_effect_reported(image_folder, tmp_path):
+    unlabeled = tmp_path / "unlabeled"
+    unlabeled.mkdir()
+    for index, image in enumerate(sorted((image_folder / "test").rglob("*.png"))):
+        shutil.copy(image, unlabeled / f"{index}.png")  # no class folders: nothing says what they show
+    out = tmp_path / "run"
+    result = run_cli(
+        "train", "--data", str(image_folder), "--epochs", "1", "--teacher-epochs", "1", "--batch-size", "8",
+        "--workers", "0", "--unlabeled", str(unlabeled), "--unlabeled-ratio", "0.25", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["unlabeled"]["images"] == 12 and metrics["unlabeled"]["ratio"] == 0.25
+    gain = metrics["student_kd"]["field_acc"] - metrics["student_kd_labeled_only"]["field_acc"]
+    assert metrics["unlabeled"]["field_acc_gain"] == pytest.approx(gain)
+    assert "12 unlabeled images (ratio 0.25) changed field accuracy by" in " ".join(result.stdout.split())
+    assert "| KD, labeled only |" in (out / "report.md").read_text()
+    missing = run_cli(
+        "train", "--data", str(image_folder), "--unlabeled", str(tmp_path / "nope"), "--out", str(tmp_path / "r")
+    )
+    assert missing.returncode == 1 and "is not a folder" in missing.stderr

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -5,7 +6,7 @@ from edgedistill import demo_data, trainer
 from edgedistill.augment import build_train_transform
 from edgedistill.data import AugmentedViews
 from edgedistill.errors import UserError
-from edgedistill.losses import DistillationLoss
+from edgedistill.losses import UNLABELED, DistillationLoss
 from edgedistill.models import ModelInfo, create_model
 from edgedistill.trainer import StageSettings, Teacher, fit
 
@@ -92,3 +93,16 @@ def test_damaged_training_checkpoint_is_refused(views, tmp_path):
     path.write_bytes(b"garbage")
     with pytest.raises(UserError, match="cannot resume from"):
         fit("s", model, info, views, SETTINGS, path)
+
+
+def test_epoch_order_mixes_unlabeled_images_at_the_ratio():
+    labels = np.array([0, 1, 2, 3] * 5 + [UNLABELED] * 30)  # 20 labeled, 30 unlabeled
+    order = trainer.epoch_order(labels, seed=0, epoch=0, unlabeled_ratio=0.5)
+    assert len(order) == 30 and len(set(order)) == 30
+    assert set(range(20)) <= set(order)  # every labeled image, every epoch
+    assert sum(labels[order] == UNLABELED) == 10
+    again, later = trainer.epoch_order(labels, 0, 0, 0.5), trainer.epoch_order(labels, 0, 1, 0.5)
+    assert again == order and set(later) - set(range(20)) != set(order) - set(range(20))
+    assert len(trainer.epoch_order(labels, 0, 0, 5.0)) == 50  # no more unlabeled images than there are
+    labeled_only = np.arange(12) % 3
+    assert trainer.epoch_order(labeled_only, 3, 2) == np.random.default_rng([3, 2]).permutation(12).tolist()

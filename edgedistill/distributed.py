@@ -1,0 +1,67 @@
+"""Scale-out under torchrun: the same trainer in N processes with DistributedDataParallel.
+
+``torchrun --nproc-per-node N -m edgedistill train ...`` starts N copies of the command; each
+reads its rank from the environment torchrun sets. Every rank sees its slice of each global
+batch, so N processes take the steps one process takes with the whole batch; rank 0 alone
+writes files and prints. The trainer runs on the CPU, so the processes talk over gloo.
+"""
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def init_from_env() -> None:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1); a no-op otherwise."""
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+
+
+def rank_and_size() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main() -> bool:
+    return rank_and_size()[0] == 0
+
+
+def barrier() -> None:
+    if rank_and_size()[1] > 1:
+        dist.barrier()
+
+
+def rank_slice(order: list[int], batch_size: int, rank: int, size: int) -> list[int]:
+    """This rank's share of an epoch: its 1/size of every global batch of ``batch_size``, in order, so
+    that batch k of every rank together is batch k of one process."""
+    per_rank = batch_size // size
+    steps = len(order) // batch_size
+    return [i for step in range(steps) for i in order[step * batch_size + rank * per_rank :][:per_rank]]
+
+
+def sum_across_ranks(values: list[float]) -> list[float]:
+    if rank_and_size()[1] == 1:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def share_from_main(value: object) -> object:
+    """Rank 0's ``value`` on every rank (a config, an error message)."""
+    if rank_and_size()[1] == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def align_to_main(model: torch.nn.Module) -> None:
+    """Copy rank 0's parameters and buffers to every rank. DDP keeps parameters equal, but each rank
+    updates its own BatchNorm statistics in the last step, and evaluation reads them."""
+    if rank_and_size()[1] == 1:
+        return
+    for tensor in model.state_dict().values():
+        dist.broadcast(tensor, src=0)
