@@ -35,6 +35,15 @@ class ViewPairs(Dataset):
         return self.views.render(index, view), index, view
 
 
+class ChunkBuffer:
+    """A chunk's answers as they arrive; it is written the moment its last view is in."""
+
+    def __init__(self, images: int, views: int, classes: int):
+        self.logits = np.empty((images, views, classes), np.float32)
+        self.digests = np.empty((images, views), np.uint64)
+        self.filled = 0
+
+
 def fill_cache(
     cache: TeacherCache,
     teacher: torch.nn.Module,
@@ -50,12 +59,7 @@ def fill_cache(
     pairs = [(i, v) for c in chunks for v in range(cache.views) for i in cache.chunk_indices(c)]
     if not pairs:
         return 0
-    chunk_of = {c: len(cache.chunk_indices(c)) for c in chunks}
-    classes = cache.meta["classes"]
-    pending = {
-        c: (np.empty((n, cache.views, classes), np.float32), np.empty((n, cache.views), np.uint64), [0])
-        for c, n in chunk_of.items()
-    }
+    pending = {c: ChunkBuffer(len(cache.chunk_indices(c)), cache.views, cache.meta["classes"]) for c in chunks}
     loader = DataLoader(ViewPairs(views, pairs), batch_size=batch_size, num_workers=workers)
     task = progress.add_task("teacher cache", total=len(pairs), loss=np.nan, acc=np.nan, ips=0.0) if progress else None
     teacher.eval()
@@ -65,12 +69,12 @@ def fill_cache(
         digests = digest_views(images)
         for row, (index, view) in enumerate(zip(indices.tolist(), view_numbers.tolist(), strict=True)):
             chunk = index // cache.meta["chunk"]
-            buffer_logits, buffer_digests, filled = pending[chunk]
+            buffer = pending[chunk]
             local = index - cache.chunk_indices(chunk).start
-            buffer_logits[local, view], buffer_digests[local, view] = logits[row], digests[row]
-            filled[0] += 1
-            if filled[0] == chunk_of[chunk] * cache.views:
-                cache.write_chunk(chunk, buffer_logits, buffer_digests)
+            buffer.logits[local, view], buffer.digests[local, view] = logits[row], digests[row]
+            buffer.filled += 1
+            if buffer.filled == buffer.logits.shape[0] * buffer.logits.shape[1]:
+                cache.write_chunk(chunk, buffer.logits, buffer.digests)
                 del pending[chunk]
         if progress is not None:
             progress.update(task, advance=len(images))
