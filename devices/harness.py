@@ -34,7 +34,9 @@ def executorch_runner(path: Path, threads: int = 1) -> Runner:
 
     _unsafe_reset_threadpool(threads)
     method = Runtime.get().load_program(str(path)).load_method("forward")
-    return lambda inputs: method.execute([torch.from_numpy(inputs)])[0].numpy()
+    # ExecuTorch reads the buffer as contiguous NCHW whatever the strides say, so a transposed view
+    # would be read in the wrong order: hand it a contiguous copy.
+    return lambda inputs: method.execute([torch.from_numpy(np.ascontiguousarray(inputs))])[0].numpy()
 
 
 def tflite_runner(path: Path, threads: int = 1) -> Runner:

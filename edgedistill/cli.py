@@ -75,6 +75,9 @@ def train(
     unlabeled: Annotated[
         Path | None, typer.Option(help="Folder of images without labels, distilled with the KL term only.")
     ] = None,
+    alone_on_clean: Annotated[
+        bool, typer.Option(help="Also train the student alone on clean views (the full views x teacher 2x2).")
+    ] = False,
     unlabeled_ratio: Annotated[
         float, typer.Option(min=0.0, help="Unlabeled views per labeled image in each distillation epoch.")
     ] = TrainConfig.unlabeled_ratio,
@@ -99,6 +102,7 @@ def train(
         cache_teacher=cache_teacher or teacher_cache is not None,
         teacher_cache=str(teacher_cache) if teacher_cache else None, views=views, topk=topk,
         unlabeled=str(unlabeled) if unlabeled else None, unlabeled_ratio=unlabeled_ratio,
+        alone_on_clean=alone_on_clean,
     )  # fmt: skip
     distributed.init_from_env()
     try:

@@ -32,6 +32,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = 2
     field_grid: str = "balanced"
+    alone_on_clean: bool = False  # also train the student alone on clean views: the full (views x teacher) 2x2
     cache_teacher: bool = False  # read the teacher's answers per replayed view from a cache instead of running it
     teacher_cache: str | None = None  # cache root; None: RUN/teacher-cache
     views: int | None = None  # views per image in the cache; None: one per student epoch

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
 from conftest import run_cli
 from PIL import Image
@@ -57,6 +58,22 @@ def test_bench_agreement_matches_the_export_verifier(benched):
         assert measured["top1_agreement_student"] == artifact["top1_agreement_student"]
         assert measured["field_acc"] == artifact["field_acc"]
         assert measured["max_abs_logit_diff_student"] == pytest.approx(artifact["max_abs_logit_diff"], abs=1e-6)
+
+
+def test_runners_read_transposed_inputs_by_value_not_by_memory_order(benched):
+    """A channels-last array viewed as NCHW has the right values but not NCHW memory; each runner must
+    give it the same logits as the contiguous array (ExecuTorch once read the raw buffer)."""
+    from edgedistill.devices.harness import RUNNERS
+
+    bundle, _ = benched
+    golden = np.load(bundle / "golden.npz")
+    contiguous = golden["inputs"][:8]
+    transposed = np.ascontiguousarray(contiguous.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    for artifact in json.loads((bundle / "manifest.json").read_text())["artifacts"]:
+        run = RUNNERS[artifact["format"]](bundle / artifact["file"], 1)
+        expected = np.concatenate([run(contiguous[i : i + 1]).copy() for i in range(8)])
+        given = np.concatenate([run(transposed[i : i + 1]).copy() for i in range(8)])
+        np.testing.assert_allclose(given, expected, atol=1e-6, err_msg=artifact["file"])
 
 
 def test_a_model_that_fails_its_checksum_is_not_run(benched, tmp_path):
