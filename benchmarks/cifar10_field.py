@@ -2,7 +2,7 @@
 and what does each exported artifact of the best student cost and keep.
 
     tar -xzf ../shared/datasets/cifar10-jpg.tar.gz -C /tmp/cifar
-    python benchmarks/cifar10_field.py --data /tmp/cifar           # about 75 minutes on two CPU cores
+    python benchmarks/cifar10_field.py --data /tmp/cifar           # 92 minutes on two CPU cores
     python benchmarks/cifar10_field.py --data cifar10              # torchvision's loader, on a connected machine
     python benchmarks/cifar10_field.py --data /tmp/cifar --quick   # a few minutes: the whole pipeline, tiny
 
@@ -274,7 +274,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="CIFAR-10 as an ImageFolder root, or 'cifar10' (torchvision)")
     parser.add_argument("--teacher", default="timm:resnet34")
     parser.add_argument("--student", default="timm:regnetx_002")
-    parser.add_argument("--train-per-class", type=int, default=2000)
+    parser.add_argument("--train-per-class", type=int, default=2500)
     parser.add_argument("--test-per-class", type=int, default=None, help="default: the whole test split")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--teacher-epochs", type=int, default=15)

@@ -13,7 +13,7 @@ from conftest import run_cli
 from edgedistill.config import DEFAULT_STUDENT
 from edgedistill.models import load_checkpoint
 
-METRIC_KEYS = ("clean_acc", "field_acc", "params", "macs")
+METRIC_KEYS = ("clean_acc", "field_acc", "heldout_acc", "params", "macs")
 
 
 def test_help_lists_every_command():
@@ -25,11 +25,12 @@ def test_help_lists_every_command():
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    """The issue's smoke run: one epoch of everything on the demo data."""
+    """The issue's smoke run: one epoch of everything on the demo data, with the full 2x2 of students."""
     out = tmp_path_factory.mktemp("runs") / "smoke"
     result = run_cli(
-        "train", "--domain", "phone", "--data", "demo", "--epochs", "1", "--teacher-epochs", "1", "--out", str(out)
-    )
+        "train", "--domain", "phone", "--data", "demo", "--epochs", "1", "--teacher-epochs", "1", "--alone-on-clean",
+        "--out", str(out),
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return out, result
 
@@ -37,7 +38,7 @@ def smoke_run(tmp_path_factory):
 def test_smoke_run_writes_metrics_report_and_checkpoints(smoke_run):
     out, result = smoke_run
     metrics = json.loads((out / "metrics.json").read_text())
-    for model in ("teacher", "student_scratch", "student_kd", "student_kd_clean"):
+    for model in ("teacher", "student_scratch", "student_scratch_clean", "student_kd", "student_kd_clean"):
         for key in METRIC_KEYS:
             assert key in metrics[model], (model, key)
         assert 0.0 <= metrics[model]["clean_acc"] <= 1.0
@@ -47,7 +48,11 @@ def test_smoke_run_writes_metrics_report_and_checkpoints(smoke_run):
     assert metrics["teacher"]["macs"] > 5 * metrics["student_kd"]["macs"]
     assert metrics["macs_ratio_teacher_to_student"] == metrics["teacher"]["macs"] / metrics["student_kd"]["macs"]
     assert metrics["data"]["field"] == 9 * metrics["data"]["test"]
-    assert "gap recovered on the field split" in (out / "report.md").read_text()
+    assert metrics["data"]["held_out"] == 3 * metrics["data"]["test"]
+    assert set(metrics["teacher"]["heldout_acc_by_corruption"]) == {"speckle_noise", "gaussian_blur", "saturate"}
+    report = (out / "report.md").read_text()
+    assert "gap recovered on the field split" in report
+    assert "| alone, clean views |" in report and "saturate (held out)" in report
     assert "gap recovered" in result.stdout
     _, info = load_checkpoint(out / "student_kd.safetensors")
     assert f"timm:{info.arch}" == DEFAULT_STUDENT and len(info.classes) == 10
