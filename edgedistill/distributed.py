@@ -6,6 +6,7 @@ batch, so N processes take the steps one process takes with the whole batch; ran
 writes files and prints. The trainer runs on the CPU, so the processes talk over gloo.
 """
 
+import atexit
 import os
 
 import torch
@@ -16,6 +17,9 @@ def init_from_env() -> None:
     """Join the process group when started by torchrun (WORLD_SIZE > 1); a no-op otherwise."""
     if int(os.environ.get("WORLD_SIZE", 1)) > 1 and not dist.is_initialized():
         dist.init_process_group("gloo")
+        # gloo's threads must be joined before the interpreter exits, or a rank can abort at exit
+        # ("terminate called without an active exception") after its work is done.
+        atexit.register(dist.destroy_process_group)
 
 
 def rank_and_size() -> tuple[int, int]:
