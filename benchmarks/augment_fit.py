@@ -14,8 +14,6 @@ fitted preset.
 
 import argparse
 import json
-import platform
-import sys
 import time
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from edgedistill.augment.pipeline import draw_views, list_presets, load_preset
 from edgedistill.augment.stats import STATISTICS, compare, image_statistics, mean_distance
 from edgedistill.data import ImageSet, load_data
 from edgedistill.field import build_field_split
+from edgedistill.provenance import provenance
 
 
 def field_images(images: ImageSet, count: int, seed: int) -> np.ndarray:
@@ -55,7 +54,7 @@ def main() -> None:
     if args.quick:
         args.samples, args.rounds = 64, 1
 
-    started = time.time()
+    started = time.perf_counter()
     bundle = load_data(args.data, args.image_size)
     fit_field = field_images(subset(bundle.train, args.samples // 3, seed=1), args.samples, seed=1)
     test_field = field_images(subset(bundle.test, args.samples // 3, seed=2), args.samples, seed=2)
@@ -85,10 +84,7 @@ def main() -> None:
     preset_path.parent.mkdir(parents=True, exist_ok=True)
     preset_path.write_text(preset_yaml(settings, header, f"fitted to the imagecorruptions field of {args.data}"))
     result = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "wall_s": round(time.time() - started, 1),
+        **provenance(started),
         "samples": args.samples,
         "fit_distance_on_fitting_set": fit_distance,
         "fitted_preset": preset_entries(settings),

@@ -12,9 +12,7 @@ a warm-up; the goal for ``phone`` is >= 2,000 images/s at 32 px and >= 300 at 22
 import argparse
 import json
 import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from rich.table import Table
 
 from edgedistill.augment.pipeline import build_pipeline, list_presets, load_preset, reseed, view_seed
 from edgedistill.demo_data import generate_split
+from edgedistill.provenance import provenance
 
 GOALS = {32: 2000, 224: 300}  # images/s for the phone preset (issue #3)
 LIBRARY_EQUIVALENTS = {  # albumentations 2.0.8 transforms that the kit's camera transforms replace
@@ -115,7 +114,7 @@ def main() -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     cv2.setNumThreads(1)
 
-    started = time.time()
+    started = time.perf_counter()
     rows = measure(args.sizes, args.seconds, args.repeats)
     print_table(rows, args.sizes)
     phone = {row["size"]: row["images_per_s"] for row in rows if row["kind"] == "preset" and row["name"] == "phone"}
@@ -124,15 +123,8 @@ def main() -> None:
             verdict = "meets" if phone[size] >= goal else "MISSES"
             print(f"phone at {size} px: {phone[size]:,.0f} images/s, {verdict} the goal of {goal:,}")
     result = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-            "cores_used": 1,
-        },
+        **provenance(started, cores_used=1),
         "versions": {"albumentations": A.__version__, "opencv": cv2.__version__, "numpy": np.__version__},
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "wall_s": round(time.time() - started, 1),
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,8 +25,6 @@ here graded on the full clean, field and held-out splits.
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -44,6 +42,7 @@ from edgedistill.device_report import gather_measurements
 from edgedistill.devices.harness import RUNNERS
 from edgedistill.field import CAMERA_CORRUPTIONS, HELD_OUT_CORRUPTIONS, build_field_split
 from edgedistill.fileio import write_json_atomic
+from edgedistill.provenance import provenance
 from edgedistill.run import prepare_run_dir, run
 
 VARIANTS = {
@@ -307,13 +306,7 @@ def main() -> None:
     goal_rows = goals(summary, int8_loss)
     print_tables(console, summary, goal_rows, rows, len(args.seeds))
     result = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "os": platform.platform(),
-        },
-        "wall_time_s": time.perf_counter() - started,
+        **provenance(started),
         "settings": {
             "data": args.data,
             "train_per_class": args.train_per_class,

@@ -19,10 +19,7 @@ cache feeds several students or a temperature sweep.
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +36,7 @@ from edgedistill.evaluate import accuracy, predict_logits
 from edgedistill.field import CAMERA_CORRUPTIONS, build_field_split
 from edgedistill.losses import DistillationLoss
 from edgedistill.models import count_macs, create_model, load_checkpoint, model_info
+from edgedistill.provenance import provenance
 from edgedistill.trainer import StageSettings, Teacher, fit
 
 
@@ -163,13 +161,7 @@ def main() -> None:
     )
     console.print(table)
     result = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "os": platform.platform(),
-        },
-        "wall_time_s": time.perf_counter() - started,
+        **provenance(started),
         "teacher": {"arch": teacher_info.arch, "macs": teacher_macs, **teacher_grade},
         "student": {"arch": args.student, "macs": student_macs},
         "epochs": args.epochs,

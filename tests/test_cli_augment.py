@@ -121,6 +121,9 @@ def test_speed_benchmark_prints_a_table_and_writes_json(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "phone at 32 px" in result.stdout
-    rows = json.loads(out.read_text())["rows"]
-    phone = [row for row in rows if row["kind"] == "preset" and row["name"] == "phone"]
+    written = json.loads(out.read_text())
+    phone = [row for row in written["rows"] if row["kind"] == "preset" and row["name"] == "phone"]
     assert len(phone) == 1 and phone[0]["images_per_s"] > 0
+    # the provenance that makes the figure reproducible: the command, the one core it was pinned to, the time
+    assert "augment_speed.py --quick --sizes 32" in written["command"]
+    assert written["machine"]["cores_used"] == 1 and written["wall_time_s"] > 0
