@@ -24,6 +24,10 @@ class Verdict:
     max_abs_logit_diff: float | None = None
     field_acc: float | None = None
     student_field_acc: float | None = None
+    # the fp32 student's top-1 minus top-2 logit, median over the inputs whose top-1 the artifact changed
+    # and over all golden inputs: flips only on near-ties mean a low-confidence student, not a broken layer
+    flipped_margin_median: float | None = None
+    golden_margin_median: float | None = None
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -39,7 +43,13 @@ def score_outputs(verdict: Verdict, logits: np.ndarray, golden) -> Verdict:
     """Fill in the agreement figures of ``logits`` (the artifact's outputs on the golden inputs) and
     record every tolerance of the precision that they break."""
     reference = golden.student_logits
-    verdict.top1_agreement_student = float((logits.argmax(1) == reference.argmax(1)).mean())
+    flipped = logits.argmax(1) != reference.argmax(1)
+    verdict.top1_agreement_student = float(1 - flipped.mean())
+    ranked = np.sort(reference, axis=1)
+    margins = ranked[:, -1] - ranked[:, -2]
+    verdict.golden_margin_median = float(np.median(margins))
+    if flipped.any():
+        verdict.flipped_margin_median = float(np.median(margins[flipped]))
     if golden.teacher_logits is not None:
         verdict.top1_agreement_teacher = float((logits.argmax(1) == golden.teacher_logits.argmax(1)).mean())
     verdict.max_abs_logit_diff = float(np.abs(logits - reference).max())
@@ -49,7 +59,9 @@ def score_outputs(verdict: Verdict, logits: np.ndarray, golden) -> Verdict:
     if verdict.top1_agreement_student < limits["min_top1_agreement"]:
         verdict.problems.append(
             f"top-1 agrees with the fp32 student on {verdict.top1_agreement_student:.1%} of golden inputs, "
-            f"needs {limits['min_top1_agreement']:.0%}"
+            f"needs {limits['min_top1_agreement']:.0%} (fp32 top-2 margin of the changed inputs "
+            f"{verdict.flipped_margin_median:.3g} logits, of all golden inputs {verdict.golden_margin_median:.3g}: "
+            f"median)"
         )
     if "max_abs_logit_diff" in limits and verdict.max_abs_logit_diff > limits["max_abs_logit_diff"]:
         verdict.problems.append(

@@ -17,6 +17,7 @@ from edgedistill.devices.harness import sha256_of
 from edgedistill.export.exporter import FORMATS, export_one
 from edgedistill.export.golden import Golden
 from edgedistill.export.source import ExportSource
+from edgedistill.export.verify import Verdict, score_outputs
 from edgedistill.models import create_model, model_info, save_checkpoint
 
 CLASSES = [f"c{i}" for i in range(10)]
@@ -116,6 +117,31 @@ def test_int8_that_breaks_the_contract_is_marked_failed(tmp_path):
     manifest = json.loads((run_dir / "export" / "android-int8.FAILED" / "manifest.json").read_text())
     assert not manifest["passed"]
     assert all(a["top1_agreement_student"] is not None for a in manifest["artifacts"])
+    assert all(a["flipped_margin_median"] <= a["golden_margin_median"] for a in manifest["artifacts"])
+    assert (
+        "top-2 margin of the changed inputs"
+        in (run_dir / "export" / "android-int8.FAILED" / "verification.md").read_text()
+    )
+
+
+def test_a_failed_agreement_says_how_close_the_changed_answers_were():
+    """Flips on near-ties (a low-confidence student) and flips on confident answers (a broken layer)
+    fail the same tolerance; the margins in the verdict tell them apart."""
+    reference = np.array([[5.0, 0.0, 0.0], [0.0, 4.0, 0.0], [1.0, 0.98, 0.0], [0.0, 2.0, 2.02]] * 25, np.float32)
+    golden = Golden(reference, np.zeros(100, int), np.zeros(100, int), np.zeros(100, int), ("x",), reference, None)
+    near_ties = reference.copy()
+    near_ties[2::4, 1] += 0.05  # the 1.0-vs-0.98 inputs change their answer
+    verdict = score_outputs(Verdict("tflite", "int8", "m.tflite", "LiteRT"), near_ties, golden)
+    assert verdict.top1_agreement_student == pytest.approx(0.75)
+    assert verdict.flipped_margin_median == pytest.approx(0.02, abs=1e-5)
+    assert verdict.golden_margin_median == pytest.approx(2.01, abs=1e-5)  # margins 5, 4, 0.02, 0.02
+    assert "margin of the changed inputs 0.02 logits, of all golden inputs 2.01" in verdict.problems[0]
+    confident = reference.copy()
+    confident[0::4, 0] -= 6.0  # the confident answers change
+    verdict = score_outputs(Verdict("tflite", "int8", "m.tflite", "LiteRT"), confident, golden)
+    assert verdict.flipped_margin_median == pytest.approx(5.0)
+    agreeing = score_outputs(Verdict("tflite", "int8", "m.tflite", "LiteRT"), reference, golden)
+    assert agreeing.passed and agreeing.flipped_margin_median is None
 
 
 @pytest.mark.parametrize("arch", MATRIX_STUDENTS)
