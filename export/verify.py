@@ -43,7 +43,8 @@ def score_outputs(verdict: Verdict, logits: np.ndarray, golden) -> Verdict:
     """Fill in the agreement figures of ``logits`` (the artifact's outputs on the golden inputs) and
     record every tolerance of the precision that they break."""
     reference = golden.student_logits
-    flipped = logits.argmax(1) != reference.argmax(1)
+    answers, reference_answers = logits.argmax(1), reference.argmax(1)
+    flipped = answers != reference_answers
     verdict.top1_agreement_student = float(1 - flipped.mean())
     ranked = np.sort(reference, axis=1)
     margins = ranked[:, -1] - ranked[:, -2]
@@ -51,10 +52,10 @@ def score_outputs(verdict: Verdict, logits: np.ndarray, golden) -> Verdict:
     if flipped.any():
         verdict.flipped_margin_median = float(np.median(margins[flipped]))
     if golden.teacher_logits is not None:
-        verdict.top1_agreement_teacher = float((logits.argmax(1) == golden.teacher_logits.argmax(1)).mean())
+        verdict.top1_agreement_teacher = float((answers == golden.teacher_logits.argmax(1)).mean())
     verdict.max_abs_logit_diff = float(np.abs(logits - reference).max())
-    verdict.field_acc = float((logits.argmax(1) == golden.labels).mean())
-    verdict.student_field_acc = float((reference.argmax(1) == golden.labels).mean())
+    verdict.field_acc = float((answers == golden.labels).mean())
+    verdict.student_field_acc = float((reference_answers == golden.labels).mean())
     limits = TOLERANCES[verdict.precision]
     if verdict.top1_agreement_student < limits["min_top1_agreement"]:
         verdict.problems.append(
