@@ -43,7 +43,7 @@ from edgedistill.devices.harness import RUNNERS
 from edgedistill.field import CAMERA_CORRUPTIONS, HELD_OUT_CORRUPTIONS, build_field_split
 from edgedistill.fileio import write_json_atomic
 from edgedistill.provenance import provenance
-from edgedistill.run import prepare_run_dir, run
+from edgedistill.run import open_run, run
 
 VARIANTS = {
     "student_scratch_clean": "alone, clean views",
@@ -84,7 +84,7 @@ def train_seeds(args, subset: Path, work: Path) -> list[dict]:
             teacher=args.teacher if first else str(teacher_checkpoint), epochs=args.epochs,
             teacher_epochs=args.teacher_epochs, seed=seed, alone_on_clean=True, workers=2,
         )  # fmt: skip
-        cfg = prepare_run_dir(cfg, resume=(run_dir / "config.yaml").exists(), force=False)
+        cfg, _ = open_run(cfg, resume=(run_dir / "config.yaml").exists())
         started = time.perf_counter()
         all_metrics.append(run(cfg))
         print(f"seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)

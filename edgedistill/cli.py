@@ -1,6 +1,7 @@
 """The ``edgedistill`` command line."""
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -13,8 +14,7 @@ from rich.table import Table
 from edgedistill import distributed
 from edgedistill.cli_augment import augment_app
 from edgedistill.config import DEFAULT_STUDENT, TrainConfig
-from edgedistill.errors import UserError
-from edgedistill.terminal import console, errors, fail
+from edgedistill.terminal import console, errors, fail, one_line_errors
 
 app = typer.Typer(
     help="Distil big image models into small ones that hold up on phone photos.",
@@ -39,13 +39,13 @@ def train(
     ] = None,
     student: Annotated[str, typer.Option(help="timm:NAME of the student.")] = DEFAULT_STUDENT,
     pretrained: Annotated[bool, typer.Option(help="Start timm models from hub weights (downloads once).")] = False,
-    epochs: Annotated[int, typer.Option(min=1, help="Student epochs.")] = TrainConfig.epochs,
+    epochs: Annotated[int, typer.Option(help="Student epochs.")] = TrainConfig.epochs,
     teacher_epochs: Annotated[
-        int, typer.Option(min=0, help="Epochs when the teacher is trained in the run.")
+        int, typer.Option(help="Epochs when the teacher is trained in the run.")
     ] = TrainConfig.teacher_epochs,
-    image_size: Annotated[int, typer.Option(min=8, help="Input resolution in pixels.")] = TrainConfig.image_size,
-    batch_size: Annotated[int, typer.Option(min=2)] = TrainConfig.batch_size,
-    lr: Annotated[float, typer.Option(min=0.0, help="Peak AdamW learning rate.")] = TrainConfig.lr,
+    image_size: Annotated[int, typer.Option(help="Input resolution in pixels.")] = TrainConfig.image_size,
+    batch_size: Annotated[int, typer.Option()] = TrainConfig.batch_size,
+    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = TrainConfig.lr,
     temperature: Annotated[
         str, typer.Option(help="Distillation temperature T, or 'auto' (swept on field-domain validation views).")
     ] = str(TrainConfig.temperature),
@@ -53,15 +53,17 @@ def train(
         str, typer.Option(help="Weight of the KL term (1 - alpha weighs cross-entropy), or 'auto'.")
     ] = str(TrainConfig.alpha),
     sweep_epochs: Annotated[
-        int | None, typer.Option(min=1, help="Epochs per candidate of an 'auto' sweep. Default: --epochs / 4.")
+        int | None, typer.Option(help="Epochs per candidate of an 'auto' sweep. Default: --epochs / 4.")
     ] = None,
     seed: Annotated[int, typer.Option()] = TrainConfig.seed,
     out: Annotated[Path | None, typer.Option(help="Run directory. Default: runs/DOMAIN-TIMESTAMP.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out with its saved config.")] = False,
-    force: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
-    workers: Annotated[
-        int, typer.Option(min=0, help="DataLoader worker processes for augmentation.")
-    ] = TrainConfig.workers,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run in --out with its saved settings (only --workers may change).")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option(help="Replace the edgedistill run in --out; it is kept until the new run has started.")
+    ] = False,
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes for augmentation.")] = TrainConfig.workers,
     cache_teacher: Annotated[
         bool, typer.Option(help="Read the teacher's answers per replayed view from a cache instead of running it.")
     ] = False,
@@ -69,9 +71,9 @@ def train(
         Path | None, typer.Option(help="Cache root (from `edgedistill cache-teacher`). Default: RUN/teacher-cache.")
     ] = None,
     views: Annotated[
-        int | None, typer.Option(min=1, help="Cached views per image; epochs beyond cycle. Default: --epochs.")
+        int | None, typer.Option(help="Cached views per image; epochs beyond cycle. Default: --epochs.")
     ] = None,
-    topk: Annotated[int | None, typer.Option(min=1, help="Cache only the teacher's top-k logits per view.")] = None,
+    topk: Annotated[int | None, typer.Option(help="Cache only the teacher's top-k logits per view.")] = None,
     unlabeled: Annotated[
         Path | None, typer.Option(help="Folder of images without labels, distilled with the KL term only.")
     ] = None,
@@ -79,47 +81,59 @@ def train(
         bool, typer.Option(help="Also train the student alone on clean views (the full views x teacher 2x2).")
     ] = False,
     unlabeled_ratio: Annotated[
-        float, typer.Option(min=0.0, help="Unlabeled views per labeled image in each distillation epoch.")
+        float, typer.Option(help="Unlabeled views per labeled image in each distillation epoch.")
     ] = TrainConfig.unlabeled_ratio,
+    context: typer.Context = None,
 ) -> None:
     """Train (or load) a teacher and distil a student on field-domain views, then evaluate all of it."""
     from edgedistill.report import summary_table
-    from edgedistill.run import prepare_run_dir, run
+    from edgedistill.run import open_run, run
     from edgedistill.tuning import parse_setting
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops a run even if started with it ignored
+    given = {name for name in context.params if _from_command_line(context, name)}
+    if "teacher_cache" in given:
+        given.add("cache_teacher")
     if resume and out is None:
         fail("--resume needs --out RUN_DIR, the run to continue")
-    try:
-        temperature_setting = parse_setting(temperature, "temperature", 0.01)
-        alpha_setting = parse_setting(alpha, "alpha", 0.0, 1.0)
-    except ValueError as error:
-        fail(str(error))
-    out = out or Path("runs") / f"{Path(domain).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    cfg = TrainConfig(
-        out=str(out), domain=domain, data=data, teacher=teacher, student=student, pretrained=pretrained, epochs=epochs,
-        teacher_epochs=teacher_epochs, image_size=image_size, batch_size=batch_size, lr=lr,
-        temperature=temperature_setting, alpha=alpha_setting, sweep_epochs=sweep_epochs, seed=seed, workers=workers,
-        cache_teacher=cache_teacher or teacher_cache is not None,
-        teacher_cache=str(teacher_cache) if teacher_cache else None, views=views, topk=topk,
-        unlabeled=str(unlabeled) if unlabeled else None, unlabeled_ratio=unlabeled_ratio,
-        alone_on_clean=alone_on_clean,
-    )  # fmt: skip
+    with one_line_errors():
+        out = out or Path("runs") / f"{Path(domain).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        cfg = TrainConfig(
+            out=str(out), domain=domain, data=data, teacher=teacher, student=student, pretrained=pretrained,
+            epochs=epochs, teacher_epochs=teacher_epochs, image_size=image_size, batch_size=batch_size, lr=lr,
+            temperature=parse_setting(temperature, "temperature"), alpha=parse_setting(alpha, "alpha"),
+            sweep_epochs=sweep_epochs, seed=seed, workers=workers,
+            cache_teacher=cache_teacher or teacher_cache is not None,
+            teacher_cache=str(teacher_cache) if teacher_cache else None, views=views, topk=topk,
+            unlabeled=str(unlabeled) if unlabeled else None, unlabeled_ratio=unlabeled_ratio,
+            alone_on_clean=alone_on_clean,
+        )  # fmt: skip
     distributed.init_from_env()
+    claim = None
     try:
-        cfg = distributed.share_from_main(prepare_run_dir(cfg, resume, force) if distributed.is_main() else None)
-    except UserError as error:
-        distributed.share_from_main(None)  # release the other ranks, which then stop too
-        fail(str(error))
-    if cfg is None:
-        fail("rank 0 could not prepare the run directory (its error is above)")
-    try:
-        with training_progress(enabled=distributed.is_main()) as progress:
-            metrics = run(cfg, progress if distributed.is_main() else None)
-    except UserError as error:
-        fail(str(error))
+        with one_line_errors():
+            ready = None
+            try:
+                if distributed.is_main():
+                    cfg, claim = open_run(cfg, resume, force, frozenset(given))
+                    ready = cfg
+            finally:  # the other ranks wait for rank 0's config, or for None when it failed, and then stop too
+                ready = distributed.share_from_main(ready)
+            if ready is None:
+                fail("rank 0 could not prepare the run directory (its error is above)")
+            cfg = ready
+            with training_progress(enabled=distributed.is_main()) as progress:
+                metrics = run(cfg, progress if distributed.is_main() else None, claim.start if claim else None)
     except KeyboardInterrupt:
-        errors.print(f"interrupted; finished epochs are saved. Resume with: edgedistill train --resume --out {out}")
+        if claim is not None and claim.rollback():
+            errors.print(f"interrupted before the run started; nothing of it was kept in {out}")
+        else:
+            errors.print(f"interrupted; finished epochs are saved. Resume with: edgedistill train --resume --out {out}")
         raise typer.Exit(130) from None
+    except BaseException:
+        if claim is not None:
+            claim.rollback()  # a run that failed before it started leaves nothing behind; a started one resumes
+        raise
     if metrics is None:
         return  # a rank other than 0 under torchrun: rank 0 prints
     console.print(summary_table(metrics))
@@ -130,6 +144,13 @@ def train(
             f"({chosen['val_field_acc']:.1%} on field-domain validation views; all candidates in report.md)"
         )
     console.print(f"run directory: {out} (metrics.json, report.md)")
+
+
+def _from_command_line(context: typer.Context, name: str) -> bool:
+    """Whether the user typed option ``name`` (rather than leaving its default). Typer bundles its own click,
+    so the source is compared by name, not with click's enum."""
+    source = context.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
 
 
 @app.command("cache-teacher")
@@ -157,7 +178,7 @@ def cache_teacher_command(
         import torch.distributed
 
         torch.distributed.init_process_group("gloo")
-    try:
+    with one_line_errors():
         model, info = load_checkpoint(teacher)
         loaded = load_data(data, info.image_size)
         if loaded.classes != info.classes:
@@ -177,8 +198,6 @@ def cache_teacher_command(
                 workers,
                 progress,
             )
-    except UserError as error:
-        fail(str(error))
     console.print(f"teacher cache: {cache.folder} ({cache.views} views x {len(loaded.train.labels)} images)")
 
 
@@ -227,7 +246,7 @@ def export(
         fail(f"unknown --target '{target}'; choose android, ios or all")
     if precision not in ("fp32", "fp16", "int8"):
         fail(f"unknown --precision '{precision}'; choose fp32, fp16 or int8")
-    try:
+    with one_line_errors():
         check_request(targets, precision)
         source = load_source(run_or_checkpoint, student, data, image_size)
         out = out or source.default_out
@@ -235,8 +254,6 @@ def export(
         if any(path.exists() for path in existing) and not force:
             fail(f"bundles already exist in {out}; pass --force to replace them or choose another --out")
         results = export_bundles(source, targets, precision, out, calibration, golden, report=console.print)
-    except UserError as error:
-        fail(str(error))
     failed = False
     for name, (landed, artifacts) in results.items():
         table = Table(*VERIFICATION_COLUMNS[:-1], title=f"{name} bundle: {landed}")
@@ -279,12 +296,10 @@ def bench(
     from edgedistill.devices.connect import open_device
 
     timing = Timing(threads, warmup, iterations, min_seconds)
-    try:
+    with one_line_errors():
         manifest = read_manifest(bundle)  # before the device: a wrong path is the first thing to hear about
         driver = open_device(device, ssh_option or [], remote_python, harness, team)
         results = bench_bundle(bundle, out or bundle / "bench", driver, timing, pause)
-    except UserError as error:
-        fail(str(error))
     console.print(bench_table(results, f"{bundle} on {driver.label}"))
     for name, result in results:
         if isinstance(result, str):
@@ -325,10 +340,8 @@ def report(
     """Gather a run's metrics and every device result into report.md and PNG plots."""
     from edgedistill.report import write_run_report
 
-    try:
+    with one_line_errors():
         path, plots = write_run_report(run)
-    except UserError as error:
-        fail(str(error))
     console.print(f"report: {path}")
     for plot in plots:
         console.print(f"plot: {plot}")

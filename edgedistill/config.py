@@ -1,5 +1,10 @@
-"""The run configuration: one flat dataclass, saved as ``config.yaml`` in the run directory."""
+"""The run configuration: one flat dataclass, saved as ``config.yaml`` in the run directory.
 
+Every setting is checked when the config is made, whether from flags or from a saved
+``config.yaml``, so a bad value stops the run before anything is written or trained.
+"""
+
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -10,6 +15,9 @@ from edgedistill.fileio import write_text_atomic
 
 DEFAULT_TEACHER = "timm:resnet18"
 DEFAULT_STUDENT = "timm:regnetx_002"
+MAX_SEED = 2**32 - 1  # NumPy's seed range, the narrowest of the generators a run seeds
+MIN_IMAGE_SIZE = 32  # imagecorruptions refuses smaller images, so the field split needs this much
+FIELD_GRIDS = ("balanced", "full")  # severities per field image: one (balanced) or all five (full)
 
 
 @dataclass
@@ -40,6 +48,10 @@ class TrainConfig:
     unlabeled: str | None = None  # a folder of images without labels, distilled with the KL term only
     unlabeled_ratio: float = 1.0  # unlabeled views per labeled image in each distillation epoch
 
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            check_setting(field.name, getattr(self, field.name))
+
     def save(self, run_dir: Path) -> None:
         write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(asdict(self), sort_keys=False))
 
@@ -48,9 +60,74 @@ class TrainConfig:
         path = run_dir / "config.yaml"
         if not path.is_file():
             raise UserError(f"{run_dir} has no config.yaml, so it is not a run to resume; start it without --resume")
-        raw = yaml.safe_load(path.read_text()) or {}
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            reason = str(error).splitlines()[0]
+            raise UserError(f"{path} is damaged ({reason}); restore it or start a new run") from None
+        if not isinstance(raw, dict):
+            raise UserError(f"{path} is damaged (not a mapping of settings); restore it or start a new run")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise UserError(f"{path} has unknown keys {unknown}; it was written by another version of edgedistill")
-        return cls(**raw)
+        if "out" not in raw:
+            raise UserError(f"{path} is damaged (no 'out'); restore it or start a new run")
+        try:
+            return cls(**raw)
+        except UserError as error:
+            raise UserError(f"{path}: {error}") from None
+
+
+# (kind, low, high) per numeric setting; a None high is unbounded. "auto" is allowed where noted.
+RANGES: dict[str, tuple[type, float, float | None]] = {
+    "epochs": (int, 1, None),
+    "teacher_epochs": (int, 0, None),
+    "image_size": (int, MIN_IMAGE_SIZE, None),
+    "batch_size": (int, 2, None),
+    "lr": (float, 0.0, None),
+    "weight_decay": (float, 0.0, None),
+    "temperature": (float, 0.01, None),
+    "alpha": (float, 0.0, 1.0),
+    "sweep_epochs": (int, 1, None),
+    "seed": (int, 0, MAX_SEED),
+    "workers": (int, 0, None),
+    "views": (int, 1, None),
+    "topk": (int, 1, None),
+    "unlabeled_ratio": (float, 0.0, None),
+}
+MAY_BE_AUTO = ("temperature", "alpha")
+MAY_BE_NONE = ("teacher", "sweep_epochs", "teacher_cache", "views", "topk", "unlabeled")
+FLAGS = ("pretrained", "alone_on_clean", "cache_teacher")
+WHY_MIN_IMAGE_SIZE = f"the field split's corruptions need at least {MIN_IMAGE_SIZE} px"
+
+
+def check_setting(name: str, value: object) -> None:
+    """One setting's type and range; UserError naming the flag, the value and what is accepted."""
+    flag = "--" + name.replace("_", "-")
+    if value is None and name in MAY_BE_NONE:
+        return
+    if value == "auto" and name in MAY_BE_AUTO:
+        return
+    if name in FLAGS:
+        if not isinstance(value, bool):
+            raise UserError(f"{flag} must be true or false, got {value!r}")
+        return
+    if name == "field_grid":
+        if value not in FIELD_GRIDS:
+            raise UserError(f"field_grid must be one of {list(FIELD_GRIDS)}, got {value!r}")
+        return
+    if name not in RANGES:
+        if not isinstance(value, str) or not value:
+            raise UserError(f"{flag} must be a non-empty text, got {value!r}")
+        return
+    kind, low, high = RANGES[name]
+    or_auto = " or 'auto'" if name in MAY_BE_AUTO else ""
+    number_types = (int,) if kind is int else (int, float)
+    if isinstance(value, bool) or not isinstance(value, number_types) or not math.isfinite(value):
+        accepted = "a whole number" if kind is int else "a finite number"
+        raise UserError(f"{flag} must be {accepted}{or_auto}, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        why = f" ({WHY_MIN_IMAGE_SIZE})" if name == "image_size" else ""
+        raise UserError(f"{flag} must be {bounds}{why}{or_auto}, got {value}")

@@ -1,4 +1,7 @@
-"""The one exception type the CLI turns into a single line for the user."""
+"""The one exception type the CLI turns into a single line for the user, and the operating-system
+errors that are the user's to fix."""
+
+import errno
 
 
 class UserError(Exception):
@@ -7,3 +10,22 @@ class UserError(Exception):
     The CLI prints the message alone (no traceback) and exits 1, so the message must name
     the problem and the fix. Raising it must never leave a half-written file behind.
     """
+
+
+PLACE_PROBLEMS = {
+    errno.ENOSPC: "the disk is full; free space there or choose a place on another disk",
+    errno.EDQUOT: "the disk quota is used up; free space there or choose a place on another disk",
+    errno.EROFS: "that file system is read-only; choose a writable place",
+    errno.EACCES: "permission denied; choose a place you may write to",
+    errno.EPERM: "the operation is not permitted there; choose a place you may write to",
+}
+
+
+def place_problem(error: OSError) -> str | None:
+    """One line for an OS error that comes from the machine rather than from edgedistill (a full disk,
+    a read-only or forbidden folder), naming the file; None for any other error, which is a bug to show."""
+    advice = PLACE_PROBLEMS.get(error.errno)
+    if advice is None:
+        return None
+    where = f" writing {error.filename}" if error.filename else ""
+    return f"{error.strerror or error}{where}: {advice}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from imagecorruptions import corrupt
 
+from edgedistill.config import FIELD_GRIDS
 from edgedistill.data import ImageSet
 from edgedistill.demo_data import cache_dir
 from edgedistill.fileio import write_atomic
@@ -28,7 +29,6 @@ CAMERA_CORRUPTIONS = (
 )
 HELD_OUT_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "saturate")
 SEVERITIES = (1, 2, 3, 4, 5)
-GRIDS = ("balanced", "full")
 
 
 @dataclass
@@ -52,8 +52,8 @@ def build_field_split(
     the test set. ``full`` uses all five severities, as the ImageNet-C protocol does.
     Results are cached: the split depends only on the pixels and the arguments.
     """
-    if grid not in GRIDS:
-        raise ValueError(f"grid must be one of {GRIDS}, got {grid!r}")
+    if grid not in FIELD_GRIDS:
+        raise ValueError(f"grid must be one of {FIELD_GRIDS}, got {grid!r}")
     digest = hashlib.sha256(test.images.tobytes())
     digest.update(repr((corruptions, grid)).encode())
     path = cache_dir() / f"field-{digest.hexdigest()[:16]}.npz"

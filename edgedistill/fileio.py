@@ -23,6 +23,15 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Delete the temp files of writes that a killed process never finished (``write_atomic`` names
+    them ``.NAME.XXXX.tmp``); the files they were to replace are intact. Returns what was removed."""
+    stale = [p for p in Path(folder).rglob(".*.tmp") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     write_atomic(path, lambda tmp: tmp.write_text(text))
 

@@ -5,7 +5,6 @@ Stages run in order and each is skipped when its weights file already exists, so
 initialisation (same seed), so the only difference between them is what they learn from.
 """
 
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from edgedistill.field import CAMERA_CORRUPTIONS, HELD_OUT_CORRUPTIONS, SEVERITI
 from edgedistill.fileio import write_json_atomic
 from edgedistill.losses import UNLABELED, DistillationLoss
 from edgedistill.models import (
+    ModelInfo,
     count_macs,
     count_params,
     create_model,
@@ -34,31 +34,58 @@ from edgedistill.models import (
     save_checkpoint,
 )
 from edgedistill.report import write_report
+from edgedistill.rundir import RunClaim, absolute_inputs, prepare_run_dir, resume_config
 from edgedistill.trainer import StageSettings, Teacher, fit
 from edgedistill.tuning import SweepData, candidates, choose, sweep_data
 
 UNLABELED_LIMIT = 200_000  # images read from --unlabeled (a seeded sample beyond that), held in memory
 
 
-def prepare_run_dir(cfg: TrainConfig, resume: bool, force: bool) -> TrainConfig:
-    """Create the run directory, or reopen it for --resume; never overwrite one without --force."""
-    run_dir = Path(cfg.out)
+def open_run(
+    cfg: TrainConfig, resume: bool = False, force: bool = False, given: frozenset[str] = frozenset()
+) -> tuple[TrainConfig, RunClaim | None]:
+    """The config to run and the claim on its new directory (None when resuming: that folder was the
+    user's before this command). Everything that can be checked cheaply is checked before the disk is
+    touched; ``given`` names the settings set for this command, which ``resume`` checks against the run's."""
+    if resume and force:
+        raise UserError("--resume continues a run and --force replaces it; pass one of them")
+    cfg = absolute_inputs(cfg)
     if resume:
-        return TrainConfig.load(run_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not force:
+        cfg = resume_config(Path(cfg.out), cfg, given)
+        check_inputs(cfg)
+        return cfg, None
+    check_inputs(cfg)
+    return cfg, prepare_run_dir(cfg, force)
+
+
+def check_inputs(cfg: TrainConfig) -> None:
+    """The inputs that can be checked without reading the data: presets, model names, files and folders."""
+    for domain in (cfg.domain, "clean"):
+        build_train_transform(domain, cfg.image_size)
+    parse_timm_spec(cfg.student)
+    teacher = cfg.teacher or DEFAULT_TEACHER
+    if teacher.startswith("timm:"):
+        parse_timm_spec(teacher)
+        if cfg.teacher_epochs < 1:
             raise UserError(
-                f"run directory {run_dir} already exists; pass --resume to continue it, --force to replace "
-                "it, or choose another --out"
+                "--teacher-epochs must be at least 1 when the teacher is trained in the run; or pass --teacher "
+                "CHECKPOINT"
             )
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.save(run_dir)
-    return cfg
+    elif not Path(teacher).is_file():
+        raise UserError(f"teacher checkpoint {teacher} does not exist; give a .safetensors file or timm:NAME")
+    if cfg.data not in ("demo", "cifar10") and not Path(cfg.data).is_dir():
+        raise UserError(
+            f"data folder {cfg.data} does not exist; pass --data demo, --data cifar10 or an ImageFolder root"
+        )
+    if cfg.unlabeled and not Path(cfg.unlabeled).is_dir():
+        raise UserError(f"{cfg.unlabeled} is not a folder; give a folder of images (searched recursively)")
 
 
-def run(cfg: TrainConfig, progress: Progress | None = None) -> dict | None:
-    """The whole run; returns the metrics (None on the ranks other than 0 under torchrun)."""
+def run(
+    cfg: TrainConfig, progress: Progress | None = None, on_started: Callable[[], None] | None = None
+) -> dict | None:
+    """The whole run; returns the metrics (None on the ranks other than 0 under torchrun). ``on_started``
+    is called once the inputs (data, field splits, a given teacher) have loaded, before any training."""
     run_dir = Path(cfg.out)
     started = time.perf_counter()
     student_arch = parse_timm_spec(cfg.student)
@@ -67,6 +94,9 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict | None:
     field = build_field_split(data.test, CAMERA_CORRUPTIONS, cfg.field_grid)
     held_out = build_field_split(data.test, HELD_OUT_CORRUPTIONS, cfg.field_grid)
     kd_train = with_unlabeled(data.train, cfg)
+    given_teacher = load_given_teacher(cfg, data)
+    if on_started is not None:
+        on_started()
     seconds: dict[str, float] = {}
 
     def train_stage(
@@ -99,7 +129,9 @@ def run(cfg: TrainConfig, progress: Progress | None = None) -> dict | None:
         seconds[name] = time.perf_counter() - stage_start
         return model, info
 
-    teacher_model, teacher_info = obtain_teacher(cfg, data, train_stage)
+    teacher_model, teacher_info = given_teacher or train_stage(
+        "teacher", parse_timm_spec(cfg.teacher or DEFAULT_TEACHER), cfg.domain, cfg.teacher_epochs
+    )
 
     def teacher_for(domain: str, loss: DistillationLoss, cached: bool = True) -> Teacher:
         if not (cfg.cache_teacher and cached):
@@ -190,23 +222,19 @@ def with_unlabeled(train: ImageSet, cfg: TrainConfig) -> ImageSet:
     return ImageSet(np.concatenate([train.images, extra]), labels)
 
 
-def obtain_teacher(cfg: TrainConfig, data: DataBundle, train_stage):
-    """Load the teacher checkpoint the user gave, or train one in this run."""
+def load_given_teacher(cfg: TrainConfig, data: DataBundle) -> tuple[torch.nn.Module, ModelInfo] | None:
+    """The teacher checkpoint the user gave, checked against the data's classes; None when the run trains one."""
     spec = cfg.teacher or DEFAULT_TEACHER
-    if not spec.startswith("timm:"):
-        model, info = load_checkpoint(spec)
-        if info.classes != data.classes:
-            raise UserError(
-                f"teacher {spec} predicts {len(info.classes)} classes {info.classes[:5]}... but the data has "
-                f"{len(data.classes)} {data.classes[:5]}...; give a teacher trained on these classes, or omit "
-                "--teacher to train one"
-            )
-        return model, info
-    if cfg.teacher_epochs < 1:
+    if spec.startswith("timm:"):
+        return None
+    model, info = load_checkpoint(spec)
+    if info.classes != data.classes:
         raise UserError(
-            "--teacher-epochs must be at least 1 when the teacher is trained in the run; or pass --teacher CHECKPOINT"
+            f"teacher {spec} predicts {len(info.classes)} classes {info.classes[:5]}... but the data has "
+            f"{len(data.classes)} {data.classes[:5]}...; give a teacher trained on these classes, or omit "
+            "--teacher to train one"
         )
-    return train_stage("teacher", parse_timm_spec(spec), cfg.domain, cfg.teacher_epochs)
+    return model, info
 
 
 def evaluate_models(models: dict, data: DataBundle, field: FieldSplit, held_out: FieldSplit, image_size: int) -> dict:

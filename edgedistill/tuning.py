@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgedistill.data import AugmentedViews, DataBundle, ImageSet
+from edgedistill.errors import UserError
 
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0)
 ALPHAS = (0.5, 0.7, 0.9)
@@ -26,18 +27,14 @@ class SweepData:
     train_is_full: bool  # the sweep trains on the whole training split (so a teacher cache applies)
 
 
-def parse_setting(value: str, name: str, low: float, high: float | None = None) -> float | str:
-    """A float in range, or 'auto'; ValueError with the accepted forms otherwise."""
+def parse_setting(value: str, name: str) -> float | str:
+    """A number or 'auto' (TrainConfig checks the number's range); UserError with the accepted forms otherwise."""
     if value == "auto":
         return value
     try:
-        number = float(value)
+        return float(value)
     except ValueError:
-        raise ValueError(f"--{name} must be a number or 'auto', got {value!r}") from None
-    if number < low or (high is not None and number > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ValueError(f"--{name} must be {bounds}, or 'auto'; got {value}")
-    return number
+        raise UserError(f"--{name} must be a number or 'auto', got {value!r}") from None
 
 
 def candidates(temperature: float | str, alpha: float | str) -> list[tuple[float, float]]:

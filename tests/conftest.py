@@ -26,16 +26,20 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
     )
 
 
-@pytest.fixture
-def image_folder(tmp_path) -> Path:
-    """A small ImageFolder (3 classes x 12 train / 4 test images) of distinguishable colours."""
+def make_image_folder(root: Path) -> Path:
+    """A small ImageFolder (3 classes x 12 train / 4 test images) of distinguishable colours, in root/data."""
     rng = np.random.default_rng(0)
     colours = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
     for split, count in (("train", 12), ("test", 4)):
         for name, colour in colours.items():
-            folder = tmp_path / "data" / split / name
+            folder = root / "data" / split / name
             folder.mkdir(parents=True)
             for i in range(count):
                 pixels = np.clip(np.array(colour) + rng.normal(0, 20, (40, 48, 3)), 0, 255).astype(np.uint8)
                 Image.fromarray(pixels).save(folder / f"{i}.png")
-    return tmp_path / "data"
+    return root / "data"
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    return make_image_folder(tmp_path)

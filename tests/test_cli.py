@@ -2,10 +2,6 @@
 
 import json
 import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from conftest import run_cli
@@ -98,37 +94,13 @@ def test_checkpoint_that_is_not_one_is_refused(image_folder, tmp_path):
     (["--domain", "fone"], "unknown domain 'fone'"),
     (["--student", "timm:mobilenet_v3_tiny"], "is not a timm model"),
     (["--temperature", "hot"], "--temperature must be a number or 'auto', got 'hot'"),
-    (["--alpha", "2"], "--alpha must be between 0.0 and 1.0, or 'auto'; got 2"),
+    (["--alpha", "2"], "--alpha must be between 0.0 and 1.0 or 'auto', got 2.0"),
 ])  # fmt: skip
 def test_bad_input_gets_one_line(args, message, tmp_path):
     result = run_cli("train", *args, "--out", str(tmp_path / "r"))
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
-
-
-def test_ctrl_c_leaves_a_run_that_resumes(image_folder, tmp_path):
-    out = tmp_path / "run"
-    args = ["train", "--data", str(image_folder), "--epochs", "2", "--teacher-epochs", "400", "--batch-size", "8"]
-    args += ["--workers", "0", "--out", str(out)]
-    child = subprocess.Popen(
-        [sys.executable, "-m", "edgedistill", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.time() + 120
-    while not (out / "checkpoints" / "teacher.pt").exists():
-        assert child.poll() is None and time.time() < deadline, "the run should still be training its teacher"
-        time.sleep(0.2)
-    child.send_signal(signal.SIGINT)
-    _, stderr = child.communicate(timeout=60)
-    assert child.returncode == 130, stderr
-    assert f"Resume with: edgedistill train --resume --out {out}" in stderr
-    assert not (out / "metrics.json").exists()
-
-    resumed = run_cli("train", "--resume", "--out", str(out))
-    assert resumed.returncode == 0, resumed.stderr
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["config"]["teacher_epochs"] == 400
-    assert (out / "student_kd.safetensors").exists()
 
 
 def test_report_of_a_run_without_device_results(smoke_run, tmp_path):

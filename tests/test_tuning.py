@@ -6,14 +6,15 @@ import pytest
 from edgedistill import demo_data
 from edgedistill.augment import build_train_transform
 from edgedistill.data import AugmentedViews, DataBundle, ImageSet
+from edgedistill.errors import UserError
 from edgedistill.tuning import VALIDATION_VIEW, candidates, choose, parse_setting, sweep_data
 
 
 def test_settings_and_grid():
-    assert parse_setting("auto", "temperature", 0.01) == "auto"
-    assert parse_setting("2.5", "temperature", 0.01) == 2.5
-    with pytest.raises(ValueError, match="must be at least 0.01, or 'auto'"):
-        parse_setting("0", "temperature", 0.01)
+    assert parse_setting("auto", "temperature") == "auto"
+    assert parse_setting("2.5", "temperature") == 2.5
+    with pytest.raises(UserError, match="--temperature must be a number or 'auto', got 'hot'"):
+        parse_setting("hot", "temperature")
     assert candidates("auto", 0.9) == [(1.0, 0.9), (2.0, 0.9), (4.0, 0.9), (8.0, 0.9)]
     assert candidates(4.0, "auto") == [(4.0, 0.5), (4.0, 0.7), (4.0, 0.9)]
     assert candidates(4.0, 0.9) == [(4.0, 0.9)]
