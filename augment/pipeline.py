@@ -74,7 +74,38 @@ def build_train_transform(domain: str, image_size: int) -> A.Compose:
 
 def build_pipeline(entries: list[Any], image_size: int, source: str) -> A.Compose:
     """A pipeline from preset entries (``{Name: {arg: value}}``); ``source`` names them in errors."""
-    return A.Compose([_build_transform(entry, image_size, source) for entry in entries], strict=True, seed=0)
+    transforms = [_build_transform(entry, image_size, source) for entry in entries]
+    _check_sizes(transforms, image_size, source)
+    return A.Compose(transforms, strict=True, seed=0)  # the seed re-states every transform's random streams
+
+
+def _check_sizes(transforms: list[A.BasicTransform], image_size: int, source: str) -> None:
+    """Run every transform once, forced to fire, on an ``image_size`` square, and require views of that size.
+
+    A crop larger than the image (or a transform that needs a target the pipeline lacks) would otherwise
+    fail at the first training batch, and views of another size would break the teacher cache, export
+    calibration and evaluation, which all work at ``image_size``.
+    """
+    image = np.random.default_rng(0).integers(0, 256, (image_size, image_size, 3), dtype=np.uint8)
+    shaped_by = "the input"
+    for transform in transforms:
+        name, before = type(transform).__name__, image
+        try:
+            image = transform(image=image, force_apply=True)["image"]
+        except Exception as error:  # albumentations raises many types here; every one is the preset's
+            raise UserError(
+                f"{source}: {name} fails on the {before.shape[1]}x{before.shape[0]} images it gets at --image-size "
+                f"{image_size} ({type(error).__name__}: {_one_line(error)}); keep its sizes within that (the word "
+                "image_size in the preset follows --image-size), train at a larger --image-size, or remove it"
+            ) from None
+        if image.shape != before.shape or image.dtype != before.dtype:
+            shaped_by = name
+    if image.shape != (image_size, image_size, 3) or image.dtype != np.uint8:
+        raise UserError(
+            f"{source}: {shaped_by} makes the views {'x'.join(map(str, image.shape))} {image.dtype}, but training "
+            f"needs {image_size}x{image_size}x3 uint8 (--image-size); end the geometry with a crop or resize to "
+            "image_size, as the shipped presets' RandomResizedCrop does, and leave normalising to edgedistill"
+        )
 
 
 def build_eval_transform(image_size: int) -> A.Compose:

@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from edgedistill.augment.pipeline import build_pipeline, reseed, view_seed
+from edgedistill.errors import UserError
 from edgedistill.fileio import write_atomic
 
 GEOMETRIC = {"RandomResizedCrop", "HorizontalFlip", "Resize"}
@@ -59,4 +60,10 @@ def _caption(names: list[str], width: int, font: ImageFont.FreeTypeFont) -> list
 
 
 def write_preview(grid: Image.Image, out: Path) -> None:
-    write_atomic(out, lambda tmp: grid.save(tmp, format="PNG"))
+    """Write the grid as PNG; a folder at ``out`` is refused, never replaced."""
+    if out.is_dir():
+        raise UserError(f"{out} is a folder; give the preview a file path, like {out / 'preview.png'}")
+    try:
+        write_atomic(out, lambda tmp: grid.save(tmp, format="PNG"))
+    except OSError as error:
+        raise UserError(f"cannot write {out} ({error.strerror or error}); choose another --out") from None

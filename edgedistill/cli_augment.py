@@ -47,8 +47,7 @@ def preview(
     force: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
     """Write a grid of originals beside their training views, each captioned with what fired."""
-    if out.exists() and not force:
-        fail(f"{out} exists; choose another --out or pass --force to replace it")
+    _check_out(out, force, "preview.png")
     from edgedistill.augment.pipeline import load_preset
     from edgedistill.augment.preview import preview_grid, write_preview
     from edgedistill.data import load_data
@@ -115,10 +114,7 @@ def fit(
     from edgedistill.augment.stats import compare, image_statistics, mean_distance
     from edgedistill.fileio import write_text_atomic
 
-    if out.is_dir() or (out.parent.exists() and not out.parent.is_dir()):
-        fail(f"--out {out} must be a file path in a folder, like my-domain.yaml")
-    if out.exists() and not force:
-        fail(f"{out} exists; choose another --out or pass --force to replace it")
+    _check_out(out, force, "my-domain.yaml")
     started = time.time()
     try:
         baseline = load_preset(compare_with)
@@ -144,6 +140,15 @@ def fit(
         f" -> fitted {mean_distance(fitted_rows):.3f} (fresh views)\n"
         f"wrote {out}; train on it with: edgedistill train --domain {out}"
     )
+
+
+def _check_out(out: Path, force: bool, example: str) -> None:
+    """Refuse an --out that cannot become the file, before any work: --force replaces files, never folders."""
+    if out.is_dir() or (out.parent.exists() and not out.parent.is_dir()):
+        problem = "is a folder" if out.is_dir() else "lies inside a file"
+        fail(f"--out {out} {problem}; it must be a file path in a folder, like {example}")
+    if out.exists() and not force:
+        fail(f"{out} exists; choose another --out or pass --force to replace it")
 
 
 def _field_and_source(

@@ -5,6 +5,9 @@ on two CPU cores, decoding JPEGs every epoch would cost more than the student's 
 """
 
 import os
+import re
+import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +15,7 @@ from pathlib import Path
 import albumentations as A
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 from edgedistill import demo_data
@@ -20,6 +23,10 @@ from edgedistill.augment import build_eval_transform, reseed, view_seed
 from edgedistill.errors import UserError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+BACKGROUND = (255, 255, 255)  # transparent pixels become white, as image viewers and web pages show them
+SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}  # "I": Pillow's mode for 16-bit PGM greyscale
+ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
+_HEADER_LOCK = threading.Lock()
 
 
 @dataclass
@@ -56,7 +63,10 @@ def load_data(spec: str, image_size: int) -> DataBundle:
 
 
 def load_image_folder(root: Path, image_size: int) -> DataBundle:
-    """An ImageFolder root with ``train/`` and ``test/`` (and optional ``val/``), one folder per class."""
+    """An ImageFolder root with ``train/`` and ``test/`` (and optional ``val/``), one folder per class.
+
+    Every split is listed and checked before any image is decoded, so a bad layout fails in a second,
+    not after minutes of decoding."""
     if not root.is_dir():
         raise UserError(f"data folder {root} does not exist; pass --data demo, --data cifar10 or an ImageFolder root")
     missing = [split for split in ("train", "test") if not (root / split).is_dir()]
@@ -66,10 +76,11 @@ def load_image_folder(root: Path, image_size: int) -> DataBundle:
             "ROOT/train/CLASS/*.jpg and ROOT/test/CLASS/*.jpg"
         )
     classes = _class_names(root / "train")
+    listed = {name: _list_split(root / name, classes) for name in ("train", "val", "test") if (root / name).is_dir()}
+    _require_two_classes(root / "train", classes, listed["train"][1])
     splits = {
-        name: _load_split(root / name, classes, image_size)
-        for name in ("train", "val", "test")
-        if (root / name).is_dir()
+        name: ImageSet(read_images(paths, image_size), np.asarray(labels, dtype=np.int64))
+        for name, (paths, labels) in listed.items()
     }
     return DataBundle(
         classes=classes, train=splits["train"], test=splits["test"], val=splits.get("val"), source=str(root)
@@ -81,11 +92,20 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def read_image(path: Path, image_size: int) -> np.ndarray:
-    """Decode to RGB, resize the shorter side to ``image_size`` and centre-crop a square."""
+    """Decode to 8-bit RGB as the picture is meant to look, resize the shorter side to ``image_size`` and
+    centre-crop a square.
+
+    Pillow's plain ``convert("RGB")`` gets several files wrong for training, silently: it clips 16-bit
+    greyscale to white, drops alpha (showing whatever colour hides under transparent pixels) and keeps
+    phone photos in the orientation the sensor stored them. See ``to_rgb`` for what is done instead.
+    """
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-    except (UnidentifiedImageError, OSError) as error:
+        with _open_header(path) as image:
+            image = to_rgb(ImageOps.exif_transpose(image))
+    except Image.DecompressionBombError as error:  # over twice the limit (or a GIF frame): Pillow refuses first
+        count = re.search(r"\((\d+) pixels\)", str(error))
+        raise _too_large(path, f"{int(count[1]):,} pixels" if count else "over twice that many pixels") from None
+    except (OSError, ValueError, SyntaxError) as error:  # Pillow raises SyntaxError for some damaged files
         raise UserError(f"cannot read image {path} ({error}); delete it or re-save it as JPEG or PNG") from None
     scale = image_size / min(image.size)
     if scale != 1:
@@ -95,6 +115,51 @@ def read_image(path: Path, image_size: int) -> np.ndarray:
     return np.asarray(image.crop((left, top, left + image_size, top + image_size)))
 
 
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB of any Pillow mode, by fixed rules so that every image of a data set is treated alike
+    (never scaled by its own range):
+
+    - 16-bit greyscale (``I;16*``, and ``I``, read as 0..65535): v -> v >> 8, so 65535 -> 255, 257 k -> k;
+    - float (``F``), read as 0..1 like the float TIFFs of image editors: v -> round(255 v), clipped;
+    - alpha (RGBA, LA, PA) and palette or greyscale transparency: composited over ``BACKGROUND`` (white);
+    - CMYK by Pillow's formula (an embedded ICC profile is not applied), "1", P, L, YCbCr by Pillow.
+    """
+    if image.mode in SIXTEEN_BIT_MODES:
+        grey = (np.clip(np.asarray(image, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if image.mode == "F":
+        grey = np.rint(np.clip(np.nan_to_num(np.asarray(image)), 0, 1) * 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if image.mode in ALPHA_MODES or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (*BACKGROUND, 255)), rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _open_header(path: Path) -> Image.Image:
+    """Open ``path`` (Pillow reads the header only) and refuse it, naming it, when it has more pixels than
+    ``Image.MAX_IMAGE_PIXELS``, before a few kilobytes of PNG decode into gigabytes.
+
+    Pillow itself only warns up to twice that limit (then decodes; above it, it raises an error that names no
+    file). The warning filter is process-wide, so header reads (fast) hold a lock; decoding is outside it.
+    """
+    with _HEADER_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(path)
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and image.width * image.height > limit:
+        image.close()
+        raise _too_large(path, f"{image.width}x{image.height} = {image.width * image.height:,} pixels")
+    return image
+
+
+def _too_large(path: Path, size: str) -> UserError:
+    return UserError(
+        f"image {path} is {size}, above the limit of {Image.MAX_IMAGE_PIXELS:,} that guards against decompression "
+        "bombs (PIL.Image.MAX_IMAGE_PIXELS); shrink it to a few thousand pixels a side, or delete it"
+    )
+
+
 def _class_names(train_dir: Path) -> list[str]:
     classes = sorted(d.name for d in train_dir.iterdir() if d.is_dir())
     if not classes:
@@ -102,7 +167,18 @@ def _class_names(train_dir: Path) -> list[str]:
     return classes
 
 
-def _load_split(split_dir: Path, classes: list[str], image_size: int) -> ImageSet:
+def _require_two_classes(train_dir: Path, classes: list[str], labels: list[int]) -> None:
+    """A model trained on one class predicts it always and scores 100% on a test split of that class."""
+    present = sorted({classes[label] for label in labels})
+    if len(present) < 2:
+        raise UserError(
+            f"{train_dir} holds images of one class only ({present[0]}); a classifier needs at least two: "
+            f"put each class's images in its own folder, {train_dir}/CLASS_NAME/"
+        )
+
+
+def _list_split(split_dir: Path, classes: list[str]) -> tuple[list[Path], list[int]]:
+    """The image paths of a split and their labels (indices into ``classes``)."""
     unknown = sorted({d.name for d in split_dir.iterdir() if d.is_dir()} - set(classes))
     if unknown:
         raise UserError(f"{split_dir} has classes {unknown} that train/ lacks; give every split the same class folders")
@@ -115,7 +191,7 @@ def _load_split(split_dir: Path, classes: list[str], image_size: int) -> ImageSe
         raise UserError(
             f"{split_dir} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); add images or point --data elsewhere"
         )
-    return ImageSet(read_images(paths, image_size), np.asarray(labels, dtype=np.int64))
+    return paths, labels
 
 
 def read_images(paths: list[Path], image_size: int) -> np.ndarray:

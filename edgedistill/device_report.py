@@ -6,7 +6,7 @@ export verifier, so a runtime that behaves differently on the phone shows up her
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 
@@ -33,6 +33,9 @@ class Measurement:
         return f"{self.format} {self.precision}" if self.format != "pytorch" else "pytorch eager fp32"
 
 
+ACCEPTED = {float: (int, float), float | None: (int, float, type(None))}  # some harnesses write 3.0 as 3
+
+
 def gather_measurements(run: Path) -> tuple[list[Measurement], list[Path]]:
     """Every bench result under ``run/export/*/bench/``, and the files there that are not results.
     A model measured more than once on the same device with the same threads keeps its newest
@@ -43,8 +46,8 @@ def gather_measurements(run: Path) -> tuple[list[Measurement], list[Path]]:
         try:
             result = json.loads(path.read_text())
             measurement = to_measurement(result, bundle=path.parent.parent.name)
-            key = (measurement.device, measurement.format, result["model"]["sha256"])
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            key = (measurement.device, measurement.format, _typed(result["model"]["sha256"], str, "sha256"))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # ValueError: not JSON, or not UTF-8
             unreadable.append(path)
             continue
         if key not in newest or measurement.created > newest[key].created:
@@ -53,12 +56,14 @@ def gather_measurements(run: Path) -> tuple[list[Measurement], list[Path]]:
 
 
 def to_measurement(result: dict, bundle: str) -> Measurement:
+    """The figures of one result JSON; KeyError or TypeError when it is not one (a value of the wrong type
+    would otherwise fail later, in the Pareto front or the table, with no file named)."""
     if result["schema_version"] != 1:
         raise KeyError("schema_version")
     device, latency, agree, model = result["device"], result["latency_ms"], result["agreement"], result["model"]
     driver = f"{device['driver']}: " if "driver" in device else ""
     threads = f"{device['threads']} thread" + ("s" if device["threads"] > 1 else "")
-    return Measurement(
+    measurement = Measurement(
         device=f"{driver}{device['name']} ({device['cpu']}), {threads}",
         threads=device["threads"],
         bundle="-" if result["runtime"]["format"] == "pytorch" else bundle,
@@ -75,6 +80,16 @@ def to_measurement(result: dict, bundle: str) -> Measurement:
         agreement_student=agree["top1_agreement_student"],
         created=result["created"],
     )
+    for item in fields(Measurement):
+        _typed(getattr(measurement, item.name), ACCEPTED.get(item.type, item.type), item.name)
+    return measurement
+
+
+def _typed(value: object, expected: type | tuple[type, ...], name: str) -> object:
+    """``value`` if it is of the ``expected`` type (a bool is not a number), else TypeError naming ``name``."""
+    if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
+        raise TypeError(f"{name} is {type(value).__name__}")
+    return value
 
 
 def pareto_front(measurements: list[Measurement]) -> set[Measurement]:

@@ -7,7 +7,10 @@ teacher file is enough to rebuild the teacher.
 
 import difflib
 import json
-from dataclasses import asdict, dataclass
+import math
+import pickle
+import re
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import timm
@@ -78,8 +81,11 @@ def load_state_dict_checkpoint(
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
             state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
-    except (SafetensorError, RuntimeError, OSError, ValueError) as error:
-        raise UserError(f"cannot read weights from {path} ({str(error).splitlines()[0]})") from None
+    except pickle.UnpicklingError as error:
+        raise UserError(_unpickling_problem(path, error)) from None
+    except (SafetensorError, RuntimeError, OSError, ValueError, EOFError) as error:  # EOFError: empty or cut short
+        problem = (str(error).splitlines() or [type(error).__name__])[0]
+        raise UserError(f"cannot read weights from {path} ({problem}); give weights saved with {RESAVE}") from None
     model = create_model(arch, len(classes))
     try:
         model.load_state_dict(state)
@@ -89,6 +95,22 @@ def load_state_dict_checkpoint(
             "check --student and --data"
         ) from None
     return model, model_info(model, arch, classes, image_size)
+
+
+RESAVE = "torch.save(model.state_dict(), PATH) or safetensors.torch.save_file(model.state_dict(), PATH)"
+
+
+def _unpickling_problem(path: Path, error: pickle.UnpicklingError) -> str:
+    """torch's own message suggests ``weights_only=False``, which would run whatever code the file holds:
+    it is never repeated. A file that names a Python object to build holds more than tensors; any other
+    unpickling failure means the file is not a checkpoint at all."""
+    found = re.search(r"GLOBAL (\S+)", str(error))
+    if found:
+        return (
+            f"{path} holds pickled Python objects besides tensors (such as {found[1]}); loading it could run code, "
+            f"so it is refused. Re-save the weights alone with {RESAVE}"
+        )
+    return f"{path} is not a PyTorch weights file (it cannot be unpickled); give weights saved with {RESAVE}"
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, info: ModelInfo) -> None:
@@ -115,8 +137,7 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, ModelInfo]:
             f"{path} has no edgedistill metadata (architecture, classes); give a checkpoint written by "
             "edgedistill train"
         )
-    raw = json.loads(metadata[METADATA_KEY])
-    info = ModelInfo(**{**raw, "mean": tuple(raw["mean"]), "std": tuple(raw["std"])})
+    info = parse_metadata(path, metadata[METADATA_KEY])
     model = create_model(info.arch, len(info.classes))
     try:
         model.load_state_dict(state)
@@ -126,6 +147,53 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, ModelInfo]:
             "or was edited"
         ) from None
     return model, info
+
+
+def parse_metadata(path: Path, text: str) -> ModelInfo:
+    """The ModelInfo of a checkpoint's metadata, every field checked: an edited or truncated file must stop
+    with a line naming what is wrong, not with a traceback from deep inside timm or the exporters."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _damaged(path, f"not JSON: {error}") from None
+    if not isinstance(raw, dict):
+        raise _damaged(path, f"a JSON {type(raw).__name__} instead of an object")
+    missing = [f.name for f in fields(ModelInfo) if f.name not in raw]
+    if missing:
+        raise _damaged(path, f"no {', '.join(missing)}")
+    problem = _metadata_problem(raw)
+    if problem:
+        raise _damaged(path, problem)
+    return ModelInfo(raw["arch"], raw["classes"], raw["image_size"], tuple(raw["mean"]), tuple(raw["std"]))
+
+
+def _metadata_problem(raw: dict) -> str | None:
+    """What is wrong with the values of complete metadata, or None."""
+    arch, classes, size = raw["arch"], raw["classes"], raw["image_size"]
+    if not isinstance(arch, str) or not timm.is_model(arch):
+        return f"arch {arch!r} is not a timm model"
+    if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) for c in classes)):
+        return f"classes must be a list of at least two names, not {str(classes)[:60]}"
+    if type(size) is not int or size < 1:
+        return f"image_size must be a positive whole number, not {size!r}"
+    for key in ("mean", "std"):
+        values = raw[key]
+        if not (isinstance(values, list) and len(values) == 3 and all(_is_number(v) for v in values)):
+            return f"{key} must be a list of three numbers (one per RGB channel), not {str(values)[:60]}"
+    if not all(v > 0 for v in raw["std"]):
+        return f"std must be positive, not {raw['std']}"
+    return None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _damaged(path: Path, problem: str) -> UserError:
+    return UserError(
+        f"{path}: its edgedistill metadata is damaged ({problem}); use the file as edgedistill train wrote it, "
+        "or train again"
+    )
 
 
 def count_params(model: nn.Module) -> int:

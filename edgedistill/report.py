@@ -2,6 +2,7 @@
 ``edgedistill report``, also what each exported artifact costs and keeps on each device."""
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +53,10 @@ def headline(metrics: dict) -> str:
     gap = metrics["gap_recovered_field"]
     gap_text = f"{gap:.0%}" if gap is not None else "n/a (the student alone matches the teacher)"
     kept = metrics["teacher_share_kept_field"]
+    kept_text = f"{kept:.0%}" if kept is not None else "n/a (the teacher scores 0)"
     ratio = metrics["macs_ratio_teacher_to_student"]
     return (
-        f"gap recovered on the field split: {gap_text}; the distilled student keeps {kept:.0%} of the teacher's "
+        f"gap recovered on the field split: {gap_text}; the distilled student keeps {kept_text} of the teacher's "
         f"field accuracy with {ratio:.0f}x fewer MACs"
     ) + unlabeled_text(metrics.get("unlabeled"))
 
@@ -149,12 +151,13 @@ def write_run_report(run: Path) -> tuple[Path, list[Path]]:
     every bench result of its bundles. Returns the report and the plots written."""
     from edgedistill.plots import plot_accuracy_vs_latency, plot_agreement, plot_model_size
 
-    metrics_path = run / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
+    metrics = read_metrics(run)
     measurements, unreadable = gather_measurements(run)
     if metrics is None and not measurements:
+        names = ", ".join(str(path.relative_to(run)) for path in unreadable)
+        broken = f" ({names}: not bench results)" if unreadable else ""
         raise UserError(
-            f"{run} has neither metrics.json nor bench results; give a run directory of `edgedistill train`, "
+            f"{run} has neither metrics.json nor bench results{broken}; give a run directory of `edgedistill train`, "
             "or run `edgedistill export RUN` and `edgedistill bench RUN/export/BUNDLE` first"
         )
     lines = ["# edgedistill run report", ""]
@@ -176,12 +179,37 @@ def write_run_report(run: Path) -> tuple[Path, list[Path]]:
     return report, plots
 
 
+def read_metrics(run: Path) -> dict | None:
+    """``run/metrics.json`` (None when there is none), checked by rendering it: a damaged or foreign file
+    stops with one line before report.md or any plot is touched."""
+    path = run / "metrics.json"
+    if not path.is_file():
+        return None
+    fix = f"delete it and run `edgedistill train --resume --out {run}` to measure the run again"
+    try:
+        metrics = json.loads(path.read_text())
+    except ValueError as error:  # JSONDecodeError, or UnicodeDecodeError for a binary file
+        raise UserError(f"{path} is not JSON ({error}); {fix}") from None
+    try:
+        training_lines(metrics)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        problem = f"no entry {error}" if isinstance(error, KeyError) else f"{type(error).__name__}: {error}"
+        raise UserError(f"{path} is not the metrics of an edgedistill run ({problem}); {fix}") from None
+    return metrics
+
+
 def teacher_golden_accuracy(run: Path) -> float | None:
     """The teacher's accuracy on the golden set the devices answered, so the plot compares like with like."""
     for golden in sorted(run.glob("export/*/golden.npz")):
-        with np.load(golden) as arrays:
-            if "teacher_logits" in arrays.files:
-                return float((arrays["teacher_logits"].argmax(1) == arrays["labels"]).mean())
+        try:
+            with np.load(golden) as arrays:
+                if "teacher_logits" in arrays.files:
+                    return float((arrays["teacher_logits"].argmax(1) == arrays["labels"]).mean())
+        except (OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as error:
+            raise UserError(
+                f"{golden} is damaged ({type(error).__name__}: {error}); export that bundle again with "
+                f"`edgedistill export {run} --target TARGET --precision PRECISION --force`"
+            ) from None
     return None
 
 
