@@ -1,1 +1,1 @@
-"""Device benchmark harnesses and their shared result schema (issue #6)."""
+"""Device benchmark harnesses and their shared result schema."""

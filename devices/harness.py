@@ -12,9 +12,11 @@ checked after export and when it is benchmarked.
 import argparse
 import hashlib
 import importlib
+import itertools
 import json
 import os
 import platform
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,15 +68,26 @@ def coreml_runner(path: Path, threads: int = 1) -> Runner:
     return lambda inputs: np.asarray(model.predict({given: inputs})[taken], dtype=np.float32)
 
 
-def eager_runner(path: Path, threads: int = 1) -> Runner:
+def eager_runner(path: Path, threads: int = 1, manifest: dict | None = None) -> Runner:
     """The PyTorch student itself, the baseline the exported artifacts are compared with. Needs
-    edgedistill (host only): ``path`` is the checkpoint the bundle was exported from."""
+    edgedistill (host only): ``path`` is the checkpoint the bundle was exported from. Plain weights
+    (exported with ``--student timm:NAME``) do not say what model they fit, so the bundle's
+    ``manifest`` rebuilds it: its arch, labels and input size are the ones the export used."""
     import torch
+    from safetensors import safe_open
 
-    from edgedistill.models import load_checkpoint
+    from edgedistill.models import METADATA_KEY, load_checkpoint, load_state_dict_checkpoint
 
     torch.set_num_threads(threads)
-    model, _ = load_checkpoint(path)
+    described = manifest is None
+    if path.suffix == ".safetensors" and not described:
+        with safe_open(str(path), framework="pt") as handle:
+            described = METADATA_KEY in (handle.metadata() or {})
+    if described:
+        model, _ = load_checkpoint(path)
+    else:
+        arch = manifest["source"]["arch"].removeprefix("timm:")
+        model, _ = load_state_dict_checkpoint(path, arch, manifest["labels"], manifest["input"]["shape"][-1])
     model.eval()
 
     def run(inputs: np.ndarray) -> np.ndarray:
@@ -112,6 +125,63 @@ def _quantize(values: np.ndarray, detail: dict) -> np.ndarray:
 def _dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
     scale, zero_point = detail["quantization"]
     return (values.astype(np.float32) - zero_point) * scale if scale else values.astype(np.float32)
+
+
+class BundleError(Exception):
+    """A bundle file that must not be used, with the one line (problem and fix) the user reads. The
+    harness cannot import edgedistill on a board, so the host's bench turns it into its UserError."""
+
+
+def bundle_file(folder: Path, name: object) -> Path:
+    """The file ``name`` (as manifest.json spells it) inside ``folder``, links followed; anything that
+    could lead elsewhere is refused.
+
+    manifest.json travels with the bundle, from whoever made or changed it, and its names become
+    paths that bench reads, sends to a board, stages for a phone and names results after. So a name
+    must be one plain file name (no folder part, '..', backslash, drive letter, empty or absolute
+    name: export writes none of these), and neither it nor anything inside it (an .mlpackage) may be
+    a link that leads out of ``folder``. The followed path is returned, so what was checked is what
+    is read."""
+    if not isinstance(name, str) or name in ("", ".", "..") or any(char in name for char in "/\\:\0"):
+        raise BundleError(
+            f"{folder / 'manifest.json'} names the file {name!r}, which is not a plain file name inside the bundle "
+            "(no folders, '..', '\\', ':' or absolute paths); export the bundle again"
+        )
+    root = folder.resolve()
+    path = root / name
+    try:
+        for candidate in itertools.chain([path], path.rglob("*") if path.is_dir() else []):
+            target = candidate.resolve()
+            if root not in target.parents:
+                raise BundleError(
+                    f"{candidate} is a link to {target}, outside {root}; copy the file in instead of linking to it"
+                )
+        return path.resolve()
+    except (OSError, RuntimeError) as error:  # a link loop (RuntimeError before Python 3.13)
+        raise BundleError(f"cannot follow the links of {path} ({error}); copy the file in instead") from None
+
+
+def check_sha256(path: Path, expected: object) -> None:
+    """Refuse a file that is not the one the export wrote: a model or golden set changed on the way
+    would give figures for something else, and nothing in them would show it."""
+    try:
+        if not path.exists():
+            raise BundleError(f"{path} is missing; export the bundle again or copy it whole")
+        actual = sha256_of(path)
+    except OSError as error:
+        raise BundleError(f"cannot read {path} ({error.strerror}); check its permissions") from None
+    if actual != expected:
+        raise BundleError(
+            f"{path} does not match its sha256 in manifest.json; export the bundle again or copy it whole"
+        )
+
+
+def read_golden(bundle: Path, manifest: dict) -> dict[str, np.ndarray]:
+    """The golden set, only if it is the one the export wrote (its sha256 in manifest.json)."""
+    path = bundle_file(bundle, manifest["golden"]["file"])
+    check_sha256(path, manifest["golden"]["sha256"])
+    with np.load(path) as arrays:
+        return {key: arrays[key] for key in arrays.files}
 
 
 def sha256_of(path: Path) -> str:
@@ -203,14 +273,14 @@ def peak_memory_mb() -> float | None:
 def bench_artifact(
     bundle: Path, file: str, threads: int, warmup: int, iterations: int | None, min_seconds: float
 ) -> dict:
-    """One result in the schema of ``devices/result.schema.json``; raises SystemExit with one line on failure."""
-    manifest = json.loads((bundle / "manifest.json").read_text())
+    """One result in the schema of ``devices/result.schema.json``; raises SystemExit or BundleError with
+    one line on failure."""
+    manifest = manifest_of(bundle)
     entries = {entry["file"]: entry for entry in manifest["artifacts"]}
     if file not in entries:
         raise SystemExit(f"error: {file} is not an artifact of {bundle}; it has {sorted(entries)}")
-    entry, path = entries[file], bundle / file
-    if sha256_of(path) != entry["sha256"]:
-        raise SystemExit(f"error: {path} does not match its sha256 in manifest.json; copy the bundle again")
+    entry, path = entries[file], bundle_file(bundle, file)
+    check_sha256(path, entry.get("sha256"))
     model = {
         "file": file,
         "sha256": entry["sha256"],
@@ -218,7 +288,15 @@ def bench_artifact(
         "precision": entry["precision"],
     }
     return measure(
-        bundle, path, entry["format"], entry.get("delegate"), model, threads, warmup, iterations, min_seconds
+        read_golden(bundle, manifest),
+        lambda: RUNNERS[entry["format"]](path, threads),
+        entry["format"],
+        entry.get("delegate"),
+        model,
+        threads,
+        warmup,
+        iterations,
+        min_seconds,
     )
 
 
@@ -226,15 +304,30 @@ def bench_eager(
     bundle: Path, checkpoint: Path, threads: int, warmup: int, iterations: int | None, seconds: float
 ) -> dict:
     """The same measurement for the PyTorch student in eager mode, fp32, on the bundle's golden set."""
-    model = {"file": checkpoint.name, "sha256": sha256_of(checkpoint), "size_bytes": checkpoint.stat().st_size}
+    manifest = manifest_of(bundle)
+    check_sha256(checkpoint, manifest["source"].get("sha256"))
+    model = {"file": checkpoint.name, "sha256": manifest["source"]["sha256"], "size_bytes": checkpoint.stat().st_size}
     return measure(
-        bundle, checkpoint, "pytorch", "eager", {**model, "precision": "fp32"}, threads, warmup, iterations, seconds
+        read_golden(bundle, manifest),
+        lambda: eager_runner(checkpoint, threads, manifest),
+        "pytorch",
+        "eager",
+        {**model, "precision": "fp32"},
+        threads,
+        warmup,
+        iterations,
+        seconds,
     )
 
 
+def manifest_of(bundle: Path) -> dict:
+    """manifest.json, whose shape the host's bench checked before it sent the bundle here."""
+    return json.loads(bundle_file(bundle, "manifest.json").read_text(encoding="utf-8"))
+
+
 def measure(
-    bundle: Path,
-    path: Path,
+    golden: dict,
+    open_runner: Callable[[], Runner],
     runtime: str,
     delegate: str | None,
     model: dict,
@@ -253,10 +346,8 @@ def measure(
             f"error: the {runtime} runtime is not installed on {platform.node()} ({error}); "
             f"pip install {RUNTIME_PACKAGES[runtime]} there"
         ) from None
-    with np.load(bundle / "golden.npz") as arrays:
-        golden = {key: arrays[key] for key in arrays.files}
     started = time.perf_counter()
-    run = RUNNERS[runtime](path, threads)
+    run = open_runner()
     run(golden["inputs"][:1])  # the first call finishes loading (delegate setup, allocation)
     load_ms = (time.perf_counter() - started) * 1000
     return {
@@ -297,13 +388,19 @@ def main() -> None:
     parser.add_argument("--min-seconds", type=float, default=3.0)
     args = parser.parse_args()
     timing = (args.threads, args.warmup, args.iterations, args.min_seconds)
-    if args.eager:
-        result = bench_eager(args.bundle, args.eager, *timing)
-    else:
-        result = bench_artifact(args.bundle, args.artifact, *timing)
-    partial = args.out.with_name(f".{args.out.name}.partial")
-    partial.write_text(json.dumps(result, indent=2) + "\n")
-    partial.replace(args.out)  # a reader never sees half a result
+    try:
+        if args.eager:
+            result = bench_eager(args.bundle, args.eager, *timing)
+        else:
+            result = bench_artifact(args.bundle, args.artifact, *timing)
+    except BundleError as error:
+        raise SystemExit(f"error: {error}") from None
+    # A fresh temp file, renamed over the result: a reader never sees half a result, and a link left
+    # under a fixed temp name cannot redirect the write.
+    handle, partial = tempfile.mkstemp(prefix=f".{args.out.name}.", suffix=".tmp", dir=args.out.parent)
+    with os.fdopen(handle, "w") as stream:
+        stream.write(json.dumps(result, indent=2) + "\n")
+    os.replace(partial, args.out)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
-from edgedistill.devices.bench import Job, Timing, harness_error
+from edgedistill.devices import harness
+from edgedistill.devices.bench import Job, Timing, harness_error, read_manifest, user_errors
 from edgedistill.devices.host import HARNESS
 from edgedistill.errors import UserError
 from edgedistill.fileio import write_text_atomic
@@ -74,8 +75,9 @@ class SshDevice:
                 f"{self.python} on {self.destination} cannot run the harness ({_last_line(probe.stderr)}); "
                 "install Python 3 with numpy there, or name the board's interpreter with --remote-python"
             )
-        files = {f"bundle/{name}": bundle / name for name in ["manifest.json", "golden.npz"]}
-        files |= {f"bundle/{job.artifact['file']}": bundle / job.artifact["file"] for job in jobs}
+        names = ["manifest.json", read_manifest(bundle)["golden"]["file"], *(job.artifact["file"] for job in jobs)]
+        with user_errors():
+            files = {f"bundle/{name}": harness.bundle_file(bundle, name) for name in names}
         self._send({HARNESS.name: HARNESS, **files})
 
     def run(self, bundle: Path, job: Job, timing: Timing, result: Path) -> str | None:

@@ -41,7 +41,7 @@ def load_source(path: Path, student: str | None, data: str | None, image_size: i
         size = image_size or TrainConfig.image_size
         classes = load_data(data or "demo", size).classes
         model, info = load_state_dict_checkpoint(path, parse_timm_spec(student), classes, size)
-    origin = {"checkpoint": str(path), "sha256": sha256_of(path)}
+    origin = {"checkpoint": str(path.resolve()), "sha256": sha256_of(path)}  # absolute: bench runs from anywhere
     out = path.with_name(f"{path.stem}-export")
     return ExportSource(model.eval(), info, None, None, data or "demo", "phone", origin, out)
 
@@ -60,6 +60,6 @@ def _from_run(run_dir: Path) -> ExportSource:
     teacher, teacher_info = (
         load_checkpoint(run_dir / RUN_TEACHER) if (run_dir / RUN_TEACHER).is_file() else (None, None)
     )
-    origin = {"run": str(run_dir), "student": RUN_STUDENT, "sha256": sha256_of(student_path)}
+    origin = {"run": str(run_dir.resolve()), "student": RUN_STUDENT, "sha256": sha256_of(student_path)}
     teacher = teacher.eval() if teacher is not None else None
     return ExportSource(student.eval(), info, teacher, teacher_info, cfg.data, cfg.domain, origin, run_dir / "export")

@@ -77,6 +77,7 @@ def test_runners_read_transposed_inputs_by_value_not_by_memory_order(benched):
 
 
 def test_a_model_that_fails_its_checksum_is_not_run(benched, tmp_path):
+    """The whole bench stops before any model runs (exit 1): a bundle changed on the way is not measured."""
     bundle, _ = benched
     copy = tmp_path / "bundle"
     shutil.copytree(bundle, copy, ignore=shutil.ignore_patterns("bench"))
@@ -84,8 +85,8 @@ def test_a_model_that_fails_its_checksum_is_not_run(benched, tmp_path):
         handle.seek(100)
         handle.write(b"\x00\x01\x02\x03")
     result = run_cli("bench", str(copy), "--iterations", "5", "--warmup", "1")
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "does not match its sha256" in result.stdout
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "does not match its sha256" in result.stderr
     assert not (copy / "bench" / "host-tflite-model.tflite.json").exists()
 
 
@@ -267,13 +268,16 @@ def test_ssh_refuses_a_board_without_numpy(benched, sshd, tmp_path):
 
 
 def test_ssh_board_checks_the_sha256_of_what_it_received(benched, sshd, tmp_path):
+    """The host checks the bundle before sending it, so the file is changed on the board, after the copy:
+    the board's Python stand-in alters the model in the received bundle, then runs the harness."""
     bundle, _ = benched
-    url, options, _ = sshd
-    copy = tmp_path / "bundle"
-    shutil.copytree(bundle, copy, ignore=shutil.ignore_patterns("bench"))
-    with (copy / "executorch-model.pte").open("r+b") as handle:
-        handle.seek(200)
-        handle.write(b"\xff\xfe")
-    result = bench_over_ssh(copy, url, options, "--remote-python", sys.executable)
+    url, options, home = sshd
+    python = home / "altering-python"
+    python.write_text(
+        '#!/bin/sh\ncase "$1" in *harness.py) printf "\\377\\376" | dd of="$2/executorch-model.pte" bs=1 seek=200 '
+        f'conv=notrunc 2>/dev/null;; esac\nexec {sys.executable} "$@"\n'
+    )
+    python.chmod(0o755)
+    result = bench_over_ssh(bundle, url, options, "--remote-python", str(python), "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "does not match its sha256" in " ".join(result.stdout.split())

@@ -157,7 +157,14 @@ def make_bundle(folder, teacher: bool = True):
         "sha256": harness.sha256_of(folder / "tflite-model.tflite"),
         "size_bytes": 11,
     }
-    manifest = {"artifacts": [artifact], "passed": True, "source": {"checkpoint": "gone.safetensors"}}
+    manifest = {
+        "artifacts": [artifact],
+        "passed": True,
+        "input": {"shape": [1, 3, 8, 8]},
+        "labels": ["a", "b", "c"],
+        "golden": {"file": "golden.npz", "sha256": harness.sha256_of(folder / "golden.npz"), "count": 5},
+        "source": {"arch": "timm:mobilenetv3_small_100", "checkpoint": "gone.safetensors"},
+    }
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return golden, artifact
 
@@ -187,7 +194,9 @@ def test_staged_bundle_holds_the_golden_set_as_raw_little_endian_arrays(tmp_path
         "warmup": "7",
         "iterations": "0",
         "min_seconds": "2.5",
+        **{f"{path.name}.sha256": harness.sha256_of(path) for path in raw.iterdir()},
     }
+    assert len(job) == 17 + teacher  # one sha256 per staged golden file
     assert (staged / "tflite-model.tflite").read_bytes() == b"model bytes"
 
 

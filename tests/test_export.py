@@ -102,7 +102,7 @@ def test_plain_weights_with_student_export(tmp_path):
     result = run_cli("export", str(weights), "--student", "timm:lcnet_050", "--target", "android", "--golden", "16")
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = json.loads((tmp_path / "mine-export" / "android-fp32" / "manifest.json").read_text())
-    assert manifest["source"]["checkpoint"] == str(weights) and manifest["source"]["arch"] == "timm:lcnet_050"
+    assert manifest["source"]["checkpoint"] == str(weights.resolve()) and manifest["source"]["arch"] == "timm:lcnet_050"
 
 
 def test_int8_that_breaks_the_contract_is_marked_failed(tmp_path):

@@ -16,11 +16,11 @@ final class Golden {
         count = n
         classes = c
         inputSize = size
-        inputs = try Golden.read(folder.appendingPathComponent("inputs.f32"), count: n * size)
-        labels = try Golden.read(folder.appendingPathComponent("labels.i32"), count: n)
-        studentLogits = try Golden.read(folder.appendingPathComponent("student_logits.f32"), count: n * c)
+        inputs = try Golden.read(folder, "inputs.f32", count: n * size, job: job)
+        labels = try Golden.read(folder, "labels.i32", count: n, job: job)
+        studentLogits = try Golden.read(folder, "student_logits.f32", count: n * c, job: job)
         if job.hasTeacher {
-            teacherLogits = try Golden.read(folder.appendingPathComponent("teacher_logits.f32"), count: n * c)
+            teacherLogits = try Golden.read(folder, "teacher_logits.f32", count: n * c, job: job)
         } else {
             teacherLogits = nil
         }
@@ -41,12 +41,16 @@ final class Golden {
         teacherLogits?[index * classes ..< (index + 1) * classes]
     }
 
-    /// `count` 4-byte values (Float or Int32) of a raw file, whose size must be exactly that.
-    private static func read<T>(_ url: URL, count: Int) throws -> [T] {
-        let data = try Data(contentsOf: url)
+    /// `count` 4-byte values (Float or Int32) of a raw file, whose size must be exactly that and whose bytes
+    /// must match their sha256 in the job file (altered golden data would give wrong figures that look right).
+    private static func read<T>(_ folder: URL, _ name: String, count: Int, job: Job) throws -> [T] {
+        let data = try Data(contentsOf: folder.appendingPathComponent(name))
         let expected = count * MemoryLayout<T>.stride
         guard data.count == expected else {
-            throw HarnessError("golden/\(url.lastPathComponent) has \(data.count) bytes, the job expects \(expected)")
+            throw HarnessError("golden/\(name) has \(data.count) bytes, the job expects \(expected)")
+        }
+        guard Sha256.of(data: data) == job.goldenSha256[name] else {
+            throw HarnessError("golden/\(name) does not match its sha256 in the job file; stage the bundle again")
         }
         // Copied rather than bound: Data's bytes need not be aligned for T.
         return [T](unsafeUninitializedCapacity: count) { buffer, initialized in

@@ -16,6 +16,7 @@ struct Job {
     let warmup: Int
     let iterations: Int  // 0: time for minSeconds and at least 10 calls
     let minSeconds: Double
+    let goldenSha256: [String: String]  // golden file name -> sha256 of its bytes (keys NAME.sha256)
 
     /// Reads the key=value lines the driver writes (java.util.Properties syntax without escapes,
     /// which its ASCII values never need).
@@ -57,5 +58,10 @@ struct Job {
         warmup = try number("warmup")
         iterations = try number("iterations")
         minSeconds = try number("min_seconds")
+        var digests: [String: String] = [:]
+        for name in ["inputs.f32", "labels.i32", "student_logits.f32"] + (hasTeacher ? ["teacher_logits.f32"] : []) {
+            digests[name] = try string("\(name).sha256").lowercased()
+        }
+        goldenSha256 = digests
     }
 }

@@ -23,6 +23,11 @@ enum Sha256 {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
+    /// Hex digest of bytes already read whole (a golden array), so the bytes checked are the bytes used.
+    static func of(data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
     /// Relative paths of the regular files under `root`. Python sorts paths component by component
     /// ("a/b" before "a.txt"), each by code points, which is the order of their UTF-8 bytes.
     static func files(under root: URL) throws -> [String] {

@@ -24,21 +24,25 @@ public final class Golden {
         this.teacher = teacher;
     }
 
-    /** Reads golden/ of a staged bundle, checking each file's size against the job's shapes. */
+    /**
+     * Reads golden/ of a staged bundle, checking each file's size against the job's shapes and its
+     * bytes against the sha256 in the job file: altered golden data would give wrong agreement figures
+     * that look right.
+     */
     public static Golden read(Path dir, Job job) {
         int n = job.goldenCount;
         int classes = job.numClasses;
         int[] labels = new int[n];
-        data(dir.resolve("labels.i32"), n).asIntBuffer().get(labels);
+        data(dir.resolve("labels.i32"), n, job).asIntBuffer().get(labels);
         return new Golden(
-                rows(dir.resolve("inputs.f32"), n, job.inputSize()),
+                rows(dir.resolve("inputs.f32"), n, job.inputSize(), job),
                 labels,
-                rows(dir.resolve("student_logits.f32"), n, classes),
-                job.hasTeacher ? rows(dir.resolve("teacher_logits.f32"), n, classes) : null);
+                rows(dir.resolve("student_logits.f32"), n, classes, job),
+                job.hasTeacher ? rows(dir.resolve("teacher_logits.f32"), n, classes, job) : null);
     }
 
-    private static float[][] rows(Path file, int count, int width) {
-        FloatBuffer values = data(file, (long) count * width).asFloatBuffer();
+    private static float[][] rows(Path file, int count, int width, Job job) {
+        FloatBuffer values = data(file, (long) count * width, job).asFloatBuffer();
         float[][] rows = new float[count][width];
         for (float[] row : rows) {
             values.get(row);
@@ -46,8 +50,11 @@ public final class Golden {
         return rows;
     }
 
-    /** The file's bytes, little-endian, after checking it holds exactly {@code values} 4-byte values. */
-    private static ByteBuffer data(Path file, long values) {
+    /**
+     * The file's bytes, little-endian, after checking it holds exactly {@code values} 4-byte values and
+     * matches its sha256 in the job file.
+     */
+    private static ByteBuffer data(Path file, long values, Job job) {
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(file);
@@ -57,6 +64,9 @@ public final class Golden {
         if (bytes.length != values * 4) {
             throw new HarnessException(file + " has " + bytes.length + " bytes, but the job's shapes need "
                     + values * 4 + "; stage and push the bundle again");
+        }
+        if (!Sha256.of(bytes).equals(job.goldenSha256(file.getFileName().toString()))) {
+            throw new HarnessException(file + " does not match its sha256 in the job file; stage and push the bundle again");
         }
         return ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
     }

@@ -64,6 +64,14 @@ public final class Job {
         }
     }
 
+    /**
+     * The sha256 devices/staging.py wrote for the raw golden file {@code name} (key NAME.sha256), which
+     * the golden set is checked against when it is read.
+     */
+    public String goldenSha256(String name) {
+        return text(name + ".sha256").toLowerCase(Locale.ROOT);
+    }
+
     /** Values in one batch-1 input: 3 * H * W. */
     public int inputSize() {
         int size = 1;

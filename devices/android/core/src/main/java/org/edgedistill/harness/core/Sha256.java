@@ -21,12 +21,7 @@ public final class Sha256 {
     private Sha256() {}
 
     public static String of(Path path) throws IOException {
-        MessageDigest digest;
-        try {
-            digest = MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("every Java platform has SHA-256", e);
-        }
+        MessageDigest digest = newDigest();
         if (Files.isDirectory(path)) {
             for (Path file : filesInPythonOrder(path)) {
                 digest.update(String.join("/", parts(path.relativize(file))).getBytes(StandardCharsets.UTF_8));
@@ -36,6 +31,25 @@ public final class Sha256 {
         } else {
             feed(digest, path);
         }
+        return hex(digest);
+    }
+
+    /** Of bytes already read whole (a golden array), so the bytes checked are the bytes used. */
+    public static String of(byte[] bytes) {
+        MessageDigest digest = newDigest();
+        digest.update(bytes);
+        return hex(digest);
+    }
+
+    private static MessageDigest newDigest() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java platform has SHA-256", e);
+        }
+    }
+
+    private static String hex(MessageDigest digest) {
         StringBuilder hex = new StringBuilder();
         for (byte b : digest.digest()) {
             hex.append(Character.forDigit((b >> 4) & 0xf, 16)).append(Character.forDigit(b & 0xf, 16));
