@@ -26,7 +26,7 @@ from edgedistill.augment.pipeline import build_pipeline, list_presets, load_pres
 from edgedistill.demo_data import generate_split
 from edgedistill.provenance import provenance
 
-GOALS = {32: 2000, 224: 300}  # images/s for the phone preset (issue #3)
+GOALS = {32: 2000, 224: 300}  # images/s the phone preset must reach to keep a 2-core trainer fed
 LIBRARY_EQUIVALENTS = {  # albumentations 2.0.8 transforms that the kit's camera transforms replace
     "SensorNoise": A.ShotNoise(scale_range=(0.02, 0.3), p=1.0),
     "DefocusBlur": A.Defocus(radius=(1, 3), alias_blur=(0.1, 0.3), p=1.0),

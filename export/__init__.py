@@ -1,1 +1,1 @@
-"""Exporters to ExecuTorch, Core ML and TFLite with a shared bundle writer and verifier (issue #5)."""
+"""Exporters to ExecuTorch, Core ML and TFLite with a shared bundle writer and verifier."""
