@@ -14,6 +14,7 @@ import torch
 from rich.progress import Progress
 from torch.utils.data import DataLoader, Dataset
 
+from edgedistill import interrupt
 from edgedistill.augment.pipeline import build_pipeline, load_preset
 from edgedistill.data import AugmentedViews, ImageSet, to_model_input
 from edgedistill.errors import UserError
@@ -64,6 +65,7 @@ def fill_cache(
     task = progress.add_task("teacher cache", total=len(pairs), loss=np.nan, acc=np.nan, ips=0.0) if progress else None
     teacher.eval()
     for images, indices, view_numbers in loader:
+        interrupt.check()
         with torch.no_grad():
             logits = teacher(to_model_input(images, info.mean, info.std)).numpy()
         digests = digest_views(images)

@@ -1,7 +1,6 @@
 """The ``edgedistill`` command line."""
 
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgedistill import distributed
+from edgedistill import distributed, interrupt
 from edgedistill.cli_augment import augment_app
 from edgedistill.config import DEFAULT_STUDENT, TrainConfig
 from edgedistill.terminal import console, errors, fail, one_line_errors
@@ -90,7 +89,7 @@ def train(
     from edgedistill.run import open_run, run
     from edgedistill.tuning import parse_setting
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops a run even if started with it ignored
+    interrupt.install()
     given = {name for name in context.params if _from_command_line(context, name)}
     if "teacher_cache" in given:
         given.add("cache_teacher")
@@ -174,6 +173,7 @@ def cache_teacher_command(
     from edgedistill.data import load_data
     from edgedistill.models import load_checkpoint
 
+    interrupt.install()
     if int(os.environ.get("WORLD_SIZE", 1)) > 1:  # under torchrun: each rank builds its share of the chunks
         import torch.distributed
 

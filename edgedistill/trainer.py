@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from edgedistill import distributed
+from edgedistill import distributed, interrupt
 from edgedistill.data import AugmentedViews, to_model_input
 from edgedistill.errors import UserError
 from edgedistill.fileio import write_atomic
@@ -125,6 +125,7 @@ def train_one_epoch(
     totals = {"loss": 0.0, "correct": 0, "labeled": 0, "seen": 0}
     start = time.perf_counter()
     for step, (images, labels, indices) in enumerate(loader):
+        interrupt.check()
         logits = model(to_model_input(images, info.mean, info.std))
         if teacher is None:
             loss = cross_entropy_labeled(logits, labels)
