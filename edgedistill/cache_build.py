@@ -6,7 +6,6 @@ finished chunk is written and marked at once, so an interrupted build resumes at
 missing chunk; under torchrun, rank r builds chunks r, r + W, r + 2W, ...
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ import torch
 from rich.progress import Progress
 from torch.utils.data import DataLoader, Dataset
 
-from edgedistill import interrupt
+from edgedistill import distributed, interrupt
 from edgedistill.augment.pipeline import build_pipeline, load_preset
 from edgedistill.data import AugmentedViews, ImageSet, to_model_input
 from edgedistill.errors import UserError
@@ -55,7 +54,7 @@ def fill_cache(
     progress: Progress | None = None,
 ) -> int:
     """Compute this rank's missing chunks; returns how many it wrote."""
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    rank, world = distributed.rank_and_size()
     chunks = cache.pending_chunks(rank, world)
     pairs = [(i, v) for c in chunks for v in range(cache.views) for i in cache.chunk_indices(c)]
     if not pairs:
@@ -107,9 +106,10 @@ def prepare_cache(
     preset = load_preset(domain)
     key = fingerprint(teacher, preset["transforms"], train.images, train.labels, image_size, seed, views, topk)
     folder = root / Path(domain).stem
-    cache = TeacherCache.create_or_open(folder, key, len(info.classes))
+    cache = distributed.main_first(lambda: TeacherCache.create_or_open(folder, key, len(info.classes)))
     transform = build_pipeline(preset["transforms"], image_size, preset["path"])
     fill_cache(
         cache, teacher, info, AugmentedViews(train.images, train.labels, transform, seed), batch_size, workers, progress
     )
+    distributed.barrier()  # every rank's chunks are written before any rank reads the cache as complete
     return TeacherCache.open_complete(folder, key)

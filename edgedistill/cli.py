@@ -1,6 +1,5 @@
 """The ``edgedistill`` command line."""
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -174,16 +173,13 @@ def cache_teacher_command(
     from edgedistill.models import load_checkpoint
 
     interrupt.install()
-    if int(os.environ.get("WORLD_SIZE", 1)) > 1:  # under torchrun: each rank builds its share of the chunks
-        import torch.distributed
-
-        torch.distributed.init_process_group("gloo")
+    distributed.init_from_env()  # under torchrun: each rank builds its share of the chunks
     with one_line_errors():
         model, info = load_checkpoint(teacher)
         loaded = load_data(data, info.image_size)
         if loaded.classes != info.classes:
             fail(f"teacher {teacher} predicts classes {info.classes[:5]}... but {data} has {loaded.classes[:5]}...")
-        with training_progress() as progress:
+        with training_progress(enabled=distributed.is_main()) as progress:
             cache = prepare_cache(
                 out,
                 model,
@@ -198,7 +194,8 @@ def cache_teacher_command(
                 workers,
                 progress,
             )
-    console.print(f"teacher cache: {cache.folder} ({cache.views} views x {len(loaded.train.labels)} images)")
+    if distributed.is_main():
+        console.print(f"teacher cache: {cache.folder} ({cache.views} views x {len(loaded.train.labels)} images)")
 
 
 def training_progress(enabled: bool = True) -> Progress:

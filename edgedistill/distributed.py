@@ -8,9 +8,15 @@ writes files and prints. The trainer runs on the CPU, so the processes talk over
 
 import atexit
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+
+from edgedistill.errors import UserError
+
+T = TypeVar("T")
 
 
 def init_from_env() -> None:
@@ -60,6 +66,21 @@ def share_from_main(value: object) -> object:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def main_first(make: Callable[[], T]) -> T:
+    """``make()`` on rank 0, then on the other ranks, which find what rank 0 made instead of racing it to
+    create the same files. A UserError on rank 0 is raised on every rank, so none waits for it forever."""
+    error, result = None, None
+    if is_main():
+        try:
+            result = make()
+        except UserError as raised:
+            error = str(raised)
+    error = share_from_main(error)
+    if error is not None:
+        raise UserError(error)
+    return result if is_main() else make()
 
 
 def align_to_main(model: torch.nn.Module) -> None:

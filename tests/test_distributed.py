@@ -37,3 +37,23 @@ def test_torchrun_train_end_to_end_writes_once(image_folder, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"teacher", "student_scratch", "student_kd", "student_kd_clean"} <= set(metrics)
     assert (out / "student_kd.safetensors").exists()
+
+
+def test_torchrun_train_with_a_teacher_cache_that_both_ranks_build(image_folder, tmp_path):
+    """Each rank builds its share of the cache's chunks (here one chunk: rank 1 has none and finishes at
+    once), and no rank reads the cache before every chunk is written; `cache-teacher` under torchrun builds
+    the same cache the run built, and rank 0 alone prints."""
+    out = tmp_path / "run"
+    args = ["-m", "edgedistill", "train", "--data", str(image_folder), "--epochs", "1", "--teacher-epochs", "1"]
+    args += ["--batch-size", "8", "--workers", "0", "--cache-teacher", "--views", "1", "--out", str(out)]
+    done = subprocess.run([*TORCHRUN, *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in (out / "teacher-cache" / "phone" / "done").iterdir()) == ["0"]
+    cache = tmp_path / "cache"
+    build = ["-m", "edgedistill", "cache-teacher", "--teacher", str(out / "teacher.safetensors"), "--data"]
+    build += [str(image_folder), "--views", "1", "--batch-size", "8", "--workers", "0", "--out", str(cache)]
+    built = subprocess.run([*TORCHRUN, *build], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert built.stdout.count("teacher cache:") == 1
+    for name in ("meta.json", "logits.f16", "digests.u64"):
+        assert (cache / "phone" / name).read_bytes() == (out / "teacher-cache" / "phone" / name).read_bytes(), name
