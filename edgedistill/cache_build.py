@@ -6,6 +6,7 @@ finished chunk is written and marked at once, so an interrupted build resumes at
 missing chunk; under torchrun, rank r builds chunks r, r + W, r + 2W, ...
 """
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from rich.progress import Progress
 from torch.utils.data import DataLoader, Dataset
 
 from edgedistill import distributed, interrupt
+from edgedistill.accelerator import CPU, Accelerator
 from edgedistill.augment.pipeline import build_pipeline, load_preset
 from edgedistill.data import AugmentedViews, ImageSet, to_model_input
 from edgedistill.errors import UserError
@@ -52,21 +54,28 @@ def fill_cache(
     batch_size: int,
     workers: int,
     progress: Progress | None = None,
+    accelerator: Accelerator = CPU,
 ) -> int:
     """Compute this rank's missing chunks; returns how many it wrote."""
-    rank, world = distributed.rank_and_size()
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))  # as torchrun sets them
     chunks = cache.pending_chunks(rank, world)
     pairs = [(i, v) for c in chunks for v in range(cache.views) for i in cache.chunk_indices(c)]
     if not pairs:
         return 0
     pending = {c: ChunkBuffer(len(cache.chunk_indices(c)), cache.views, cache.meta["classes"]) for c in chunks}
-    loader = DataLoader(ViewPairs(views, pairs), batch_size=batch_size, num_workers=workers)
+    loader = DataLoader(
+        ViewPairs(views, pairs),
+        batch_size=batch_size,
+        num_workers=workers,
+        pin_memory=accelerator.device.type == "cuda",
+    )
     task = progress.add_task("teacher cache", total=len(pairs), loss=np.nan, acc=np.nan, ips=0.0) if progress else None
-    teacher.eval()
+    teacher.to(accelerator.device).eval()
     for images, indices, view_numbers in loader:
         interrupt.check()
-        with torch.no_grad():
-            logits = teacher(to_model_input(images, info.mean, info.std)).numpy()
+        with torch.no_grad(), accelerator.autocast():
+            on_device = images.to(accelerator.device, non_blocking=True)
+            logits = teacher(to_model_input(on_device, info.mean, info.std)).float().cpu().numpy()
         digests = digest_views(images)
         for row, (index, view) in enumerate(zip(indices.tolist(), view_numbers.tolist(), strict=True)):
             chunk = index // cache.meta["chunk"]
@@ -97,6 +106,7 @@ def prepare_cache(
     batch_size: int,
     workers: int,
     progress: Progress | None = None,
+    accelerator: Accelerator = CPU,
 ) -> TeacherCache:
     """The finished cache of ``domain`` under ``root`` (``root/DOMAIN``), built or completed first if needed."""
     if topk is not None and not 1 <= topk < len(info.classes):
@@ -108,8 +118,7 @@ def prepare_cache(
     folder = root / Path(domain).stem
     cache = distributed.main_first(lambda: TeacherCache.create_or_open(folder, key, len(info.classes)))
     transform = build_pipeline(preset["transforms"], image_size, preset["path"])
-    fill_cache(
-        cache, teacher, info, AugmentedViews(train.images, train.labels, transform, seed), batch_size, workers, progress
-    )
+    views_of_train = AugmentedViews(train.images, train.labels, transform, seed)
+    fill_cache(cache, teacher, info, views_of_train, batch_size, workers, progress, accelerator)
     distributed.barrier()  # every rank's chunks are written before any rank reads the cache as complete
     return TeacherCache.open_complete(folder, key)

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edgedistill import distributed, interrupt
+from edgedistill.accelerator import resolve as resolve_accelerator
 from edgedistill.cli_augment import augment_app
 from edgedistill.config import DEFAULT_STUDENT, TrainConfig
 from edgedistill.terminal import console, errors, fail, one_line_errors
@@ -20,6 +21,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(augment_app, name="augment")
+
+DEVICE_HELP = "Where models run: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
+AMP_HELP = "Mixed precision: auto (bf16, or fp16 where bf16 is missing, on CUDA; off elsewhere), bf16, fp16, off."
 
 
 @app.command()
@@ -81,6 +85,8 @@ def train(
     unlabeled_ratio: Annotated[
         float, typer.Option(help="Unlabeled views per labeled image in each distillation epoch.")
     ] = TrainConfig.unlabeled_ratio,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = TrainConfig.device,
+    amp: Annotated[str, typer.Option(help=AMP_HELP)] = TrainConfig.amp,
     context: typer.Context = None,
 ) -> None:
     """Train (or load) a teacher and distil a student on field-domain views, then evaluate all of it."""
@@ -104,9 +110,10 @@ def train(
             cache_teacher=cache_teacher or teacher_cache is not None,
             teacher_cache=str(teacher_cache) if teacher_cache else None, views=views, topk=topk,
             unlabeled=str(unlabeled) if unlabeled else None, unlabeled_ratio=unlabeled_ratio,
-            alone_on_clean=alone_on_clean,
+            alone_on_clean=alone_on_clean, device=device, amp=amp,
         )  # fmt: skip
-    distributed.init_from_env()
+        where = resolve_accelerator(cfg.device, cfg.amp)
+    distributed.init_from_env(where.device)
     claim = None
     try:
         with one_line_errors():
@@ -166,6 +173,8 @@ def cache_teacher_command(
     seed: Annotated[int, typer.Option(help="Run seed: views are replayed from it, so train with the same.")] = 0,
     batch_size: Annotated[int, typer.Option(min=1)] = 256,
     workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes for augmentation.")] = 2,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    amp: Annotated[str, typer.Option(help=AMP_HELP)] = "auto",
 ) -> None:
     """Build (or finish) a teacher cache ahead of training; resumable, and sharded by rank under torchrun."""
     from edgedistill.cache_build import prepare_cache
@@ -173,7 +182,9 @@ def cache_teacher_command(
     from edgedistill.models import load_checkpoint
 
     interrupt.install()
-    distributed.init_from_env()  # under torchrun: each rank builds its share of the chunks
+    with one_line_errors():
+        where = resolve_accelerator(device, amp)
+    distributed.init_from_env(where.device)  # under torchrun: each rank builds its share of the chunks
     with one_line_errors():
         model, info = load_checkpoint(teacher)
         loaded = load_data(data, info.image_size)
@@ -193,6 +204,7 @@ def cache_teacher_command(
                 batch_size,
                 workers,
                 progress,
+                where,
             )
     if distributed.is_main():
         console.print(f"teacher cache: {cache.folder} ({cache.views} views x {len(loaded.train.labels)} images)")

@@ -47,6 +47,8 @@ class TrainConfig:
     topk: int | None = None  # keep only the teacher's top-k logits per view
     unlabeled: str | None = None  # a folder of images without labels, distilled with the KL term only
     unlabeled_ratio: float = 1.0  # unlabeled views per labeled image in each distillation epoch
+    device: str = "auto"  # auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps
+    amp: str = "auto"  # autocast: auto (bf16 or fp16 on CUDA, off elsewhere), bf16, fp16 or off
 
     def __post_init__(self) -> None:
         for field in fields(self):

@@ -274,6 +274,6 @@ class AugmentedViews(Dataset):
 
 def to_model_input(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     """uint8 (N, 3, H, W) -> normalised float32, the layout every model and exported artifact takes."""
-    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1) * 255
-    std_t = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1) * 255
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1) * 255
+    std_t = torch.tensor(std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1) * 255
     return (images.float() - mean_t) / std_t

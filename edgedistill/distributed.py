@@ -3,7 +3,7 @@
 ``torchrun --nproc-per-node N -m edgedistill train ...`` starts N copies of the command; each
 reads its rank from the environment torchrun sets. Every rank sees its slice of each global
 batch, so N processes take the steps one process takes with the whole batch; rank 0 alone
-writes files and prints. The trainer runs on the CPU, so the processes talk over gloo.
+writes files and prints. Processes on GPUs talk over nccl, on the CPU over gloo.
 """
 
 import atexit
@@ -19,10 +19,14 @@ from edgedistill.errors import UserError
 T = TypeVar("T")
 
 
-def init_from_env() -> None:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1); a no-op otherwise."""
+def init_from_env(device: torch.device | None = None) -> None:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1); a no-op otherwise. Processes on
+    GPUs talk over nccl, one GPU each (``device``, from LOCAL_RANK); on the CPU over gloo."""
     if int(os.environ.get("WORLD_SIZE", 1)) > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
+        on_gpu = device is not None and device.type == "cuda"
+        if on_gpu:
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if on_gpu else "gloo")
         # gloo's threads must be joined before the interpreter exits, or a rank can abort at exit
         # ("terminate called without an active exception") after its work is done.
         atexit.register(dist.destroy_process_group)
@@ -54,7 +58,8 @@ def rank_slice(order: list[int], batch_size: int, rank: int, size: int) -> list[
 def sum_across_ranks(values: list[float]) -> list[float]:
     if rank_and_size()[1] == 1:
         return values
-    tensor = torch.tensor(values, dtype=torch.float64)
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"  # nccl reduces GPU tensors only
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return tensor.tolist()
 

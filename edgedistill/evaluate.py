@@ -11,13 +11,14 @@ from edgedistill.data import to_model_input
 def predict_logits(
     model: nn.Module, images: np.ndarray, mean: tuple, std: tuple, batch_size: int = 256
 ) -> torch.Tensor:
-    """Logits for (N, H, W, 3) uint8 images, in eval mode."""
+    """fp32 logits on the CPU for (N, H, W, 3) uint8 images, in eval mode, computed on the model's device."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     outputs = []
     for start in range(0, len(images), batch_size):
-        batch = torch.from_numpy(images[start : start + batch_size]).permute(0, 3, 1, 2)
-        outputs.append(model(to_model_input(batch, mean, std)))
+        batch = torch.from_numpy(images[start : start + batch_size]).permute(0, 3, 1, 2).to(device)
+        outputs.append(model(to_model_input(batch, mean, std)).float().cpu())
     model.train(was_training)
     return torch.cat(outputs)
 

@@ -114,7 +114,7 @@ def _unpickling_problem(path: Path, error: pickle.UnpicklingError) -> str:
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, info: ModelInfo) -> None:
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}  # device-free, NCHW
     metadata = {METADATA_KEY: json.dumps(asdict(info))}
     write_atomic(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
 
@@ -205,6 +205,6 @@ def count_macs(model: nn.Module, image_size: int) -> int:
     was_training = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, 3, image_size, image_size))
+        model(torch.zeros(1, 3, image_size, image_size, device=next(model.parameters()).device))
     model.train(was_training)
     return counter.get_total_flops() // 2

@@ -14,6 +14,7 @@ import torch
 from rich.progress import Progress
 
 from edgedistill import distributed
+from edgedistill.accelerator import resolve as resolve_accelerator
 from edgedistill.augment import build_train_transform
 from edgedistill.cache_build import prepare_cache
 from edgedistill.config import DEFAULT_TEACHER, TrainConfig
@@ -59,7 +60,8 @@ def open_run(
 
 
 def check_inputs(cfg: TrainConfig) -> None:
-    """The inputs that can be checked without reading the data: presets, model names, files and folders."""
+    """The inputs that can be checked without reading the data: device, presets, model names, files and folders."""
+    resolve_accelerator(cfg.device, cfg.amp)
     for domain in (cfg.domain, "clean"):
         build_train_transform(domain, cfg.image_size)
     parse_timm_spec(cfg.student)
@@ -88,6 +90,7 @@ def run(
     is called once the inputs (data, field splits, a given teacher) have loaded, before any training."""
     run_dir = Path(cfg.out)
     started = time.perf_counter()
+    accelerator = resolve_accelerator(cfg.device, cfg.amp)
     student_arch = parse_timm_spec(cfg.student)
     transforms = {domain: build_train_transform(domain, cfg.image_size) for domain in (cfg.domain, "clean")}
     data = load_data(cfg.data, cfg.image_size)
@@ -111,7 +114,8 @@ def run(
         resumed run never rebuilds a teacher cache for a finished stage."""
         path = run_dir / f"{name}.safetensors"
         if path.exists():
-            return load_checkpoint(path)
+            model, info = load_checkpoint(path)
+            return model.to(accelerator.device), info
         stage_start = time.perf_counter()
         torch.manual_seed(cfg.seed)
         model = create_model(arch, len(data.classes), pretrained=cfg.pretrained)
@@ -119,7 +123,7 @@ def run(
         train_set = train_set or data.train
         views = AugmentedViews(train_set.images, train_set.labels, transforms[domain], cfg.seed)
         settings = StageSettings(
-            epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, cfg.workers, cfg.unlabeled_ratio
+            epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, cfg.workers, cfg.unlabeled_ratio, accelerator
         )
         checkpoint = run_dir / "checkpoints" / f"{name}.pt"
         fit(name, model, info, views, settings, checkpoint, teacher() if teacher else None, progress)
@@ -140,7 +144,7 @@ def run(
         root = Path(cfg.teacher_cache) if cfg.teacher_cache else run_dir / "teacher-cache"
         cache = prepare_cache(
             root, teacher_model, teacher_info, kd_train, domain, cfg.image_size, cfg.seed, cfg.views or cfg.epochs,
-            cfg.topk, cfg.batch_size, cfg.workers, progress,
+            cfg.topk, cfg.batch_size, cfg.workers, progress, accelerator,
         )  # fmt: skip
         seconds[f"teacher_cache_{Path(domain).stem}"] = time.perf_counter() - cache_start
         return Teacher(teacher_model, teacher_info, loss, cache.reader())
@@ -188,6 +192,7 @@ def run(
         return None  # rank 0 evaluates and writes; the other ranks' weights are the same
     metrics = evaluate_models(models, data, field, held_out, cfg.image_size)
     metrics["wall_time_s"] = {**seconds, "total": time.perf_counter() - started}
+    metrics["accelerator"] = accelerator.describe()
     metrics["data"] = {
         "source": data.source,
         "classes": data.classes,
@@ -228,6 +233,7 @@ def load_given_teacher(cfg: TrainConfig, data: DataBundle) -> tuple[torch.nn.Mod
     if spec.startswith("timm:"):
         return None
     model, info = load_checkpoint(spec)
+    model.to(resolve_accelerator(cfg.device, cfg.amp).device)
     if info.classes != data.classes:
         raise UserError(
             f"teacher {spec} predicts {len(info.classes)} classes {info.classes[:5]}... but the data has "

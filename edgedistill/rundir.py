@@ -21,7 +21,7 @@ from edgedistill.errors import UserError
 from edgedistill.fileio import remove_stale_temp_files, write_text_atomic
 
 MARKER = ".edgedistill-run"
-CHANGEABLE_ON_RESUME = ("workers",)  # settings that do not change what a run computes
+CHANGEABLE_ON_RESUME = ("workers", "device", "amp")  # where and how fast it runs, not what it learns
 
 
 def is_run_dir(path: Path) -> bool:

@@ -18,6 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from edgedistill import distributed, interrupt
+from edgedistill.accelerator import CPU, Accelerator
 from edgedistill.data import AugmentedViews, to_model_input
 from edgedistill.errors import UserError
 from edgedistill.fileio import write_atomic
@@ -35,6 +36,7 @@ class StageSettings:
     seed: int
     workers: int
     unlabeled_ratio: float = 1.0  # unlabeled views per labeled image in each epoch (KL term only)
+    accelerator: Accelerator = CPU
 
 
 @dataclass
@@ -48,8 +50,9 @@ class Teacher:
     cache: CacheReader | None = None
 
     def logits(self, images: torch.Tensor, indices: torch.Tensor, view: int) -> torch.Tensor:
-        if self.cache is not None:
-            return self.cache.logits(indices, view, images)
+        """The teacher's logits for uint8 ``images`` (on the training device), on that device."""
+        if self.cache is not None:  # the cache checks the views' pixels, which it hashes on the CPU
+            return self.cache.logits(indices, view, images.cpu()).to(images.device, non_blocking=True)
         with torch.no_grad():
             return self.model(to_model_input(images, self.info.mean, self.info.std))
 
@@ -76,6 +79,10 @@ def fit(
             f"{name}: {epoch_size} training images are fewer than one batch of {settings.batch_size}; lower "
             "--batch-size"
         )
+    accelerator = settings.accelerator
+    model.to(accelerator.device)
+    if accelerator.channels_last:
+        model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(steps_per_epoch, settings.epochs * steps_per_epoch)
@@ -84,8 +91,9 @@ def fit(
     if checkpoint_path.exists():
         history = _restore(checkpoint_path, model, optimizer, schedule)
     if teacher is not None:
-        teacher.model.eval().requires_grad_(False)
-    trained = DistributedDataParallel(model) if size > 1 else model
+        teacher.model.to(accelerator.device).eval().requires_grad_(False)
+    device_ids = [accelerator.device.index] if accelerator.device.type == "cuda" else None
+    trained = DistributedDataParallel(model, device_ids=device_ids) if size > 1 else model
     for epoch in range(len(history), settings.epochs):
         views.view = teacher.cache.view_for_epoch(epoch) if teacher is not None and teacher.cache else epoch
         order = epoch_order(views.labels, settings.seed, epoch, settings.unlabeled_ratio)
@@ -94,9 +102,12 @@ def fit(
             batch_size=settings.batch_size // size,
             sampler=distributed.rank_slice(order, settings.batch_size, rank, size),
             num_workers=settings.workers,
+            pin_memory=accelerator.device.type == "cuda",  # page-locked batches copy to the GPU asynchronously
             drop_last=True,  # a last batch of two images would make BatchNorm statistics noise
         )
-        stats = train_one_epoch(name, epoch, views.view, trained, info, loader, optimizer, schedule, teacher, progress)
+        stats = train_one_epoch(
+            name, epoch, views.view, trained, info, loader, optimizer, schedule, teacher, accelerator, progress
+        )
         history.append(stats)
         if distributed.is_main():
             _save(checkpoint_path, model, optimizer, schedule, history)
@@ -114,9 +125,12 @@ def train_one_epoch(
     optimizer: torch.optim.Optimizer,
     schedule: torch.optim.lr_scheduler.LRScheduler,
     teacher: Teacher | None,
+    accelerator: Accelerator,
     progress: Progress | None,
 ) -> dict:
     model.train()
+    scaler = accelerator.grad_scaler()
+    layout = torch.channels_last if accelerator.channels_last else torch.contiguous_format
     task = (
         progress.add_task(f"{name} {epoch + 1}", total=len(loader), loss=math.nan, acc=math.nan, ips=0.0)
         if progress
@@ -126,19 +140,25 @@ def train_one_epoch(
     start = time.perf_counter()
     for step, (images, labels, indices) in enumerate(loader):
         interrupt.check()
-        logits = model(to_model_input(images, info.mean, info.std))
-        if teacher is None:
+        images = images.to(accelerator.device, non_blocking=True)
+        labels = labels.to(accelerator.device, non_blocking=True)
+        with accelerator.autocast():  # the forward passes in low precision, the loss in fp32
+            logits = model(to_model_input(images, info.mean, info.std).contiguous(memory_format=layout))
+            target = teacher.logits(images, indices, view) if teacher is not None else None
+        logits = logits.float()
+        if target is None:
             loss = cross_entropy_labeled(logits, labels)
         else:
-            loss = teacher.loss(logits, teacher.logits(images, indices, view), labels)["loss"]
+            loss = teacher.loss(logits, target.float(), labels)["loss"]
         if not torch.isfinite(loss):
             raise UserError(
                 f"{name}: loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; start the run again "
                 f"with a lower --lr (it was {optimizer.defaults['lr']}) or check the training images"
             )
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()  # with fp16, scaled against underflow; otherwise loss.backward()
+        scaler.step(optimizer)
+        scaler.update()
         schedule.step()
         totals["loss"] += loss.item() * len(labels)
         totals["correct"] += int((logits.argmax(1) == labels).sum())  # never true for an unlabeled image
@@ -204,7 +224,8 @@ def _save(path: Path, model, optimizer, schedule, history: list[dict]) -> None:
 
 def _restore(path: Path, model, optimizer, schedule) -> list[dict]:
     try:
-        state = torch.load(path, weights_only=True)  # a stranger's checkpoint must not be able to run code
+        # weights_only: a stranger's checkpoint must not be able to run code; CPU: it may come from a GPU run
+        state = torch.load(path, weights_only=True, map_location="cpu")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
