@@ -37,3 +37,27 @@ def test_bf16_on_the_cpu_autocasts_a_matmul():
 def test_refusals_name_the_flag(device, amp, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(")):
         resolve(device, amp)
+
+
+@pytest.mark.slow
+def test_accelerator_check_runs_on_the_cpu(tmp_path):
+    """The GPU check script's code path, end to end, on whatever device this machine resolves."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "accelerator_check.py"
+    out = tmp_path / "check.json"
+    done = subprocess.run(
+        [sys.executable, str(script), "--device", "cpu", "--quick", "--workers", "2", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["parity_with_cpu"]["max_abs_logit_diff_fp32"] == 0.0  # the CPU against itself
+    assert 0.0 < result["field_acc_short_distillation"]["cpu"] <= 1.0
+    assert set(result["images_per_s"]) >= {"augmentation (workers)", "host-to-device copy"}
+    assert all(value > 0 for value in result["images_per_s"].values())

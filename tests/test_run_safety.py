@@ -235,6 +235,7 @@ def test_ctrl_c_stops_a_run_started_in_the_background_and_it_resumes(finished_ru
     _, data = finished_run
     out = tmp_path / "run"
     args = ["train", "--data", str(data), "--epochs", "1", "--teacher-epochs", "100", "--batch-size", "8"]
+    args += ["--teacher", "timm:lcnet_050"]  # small: its checkpoint every epoch is 7 MB, not resnet18's 134 MB
     stopped = interrupt_after(
         [*args, "--workers", str(workers), "--out", str(out)], out / "checkpoints" / "teacher.pt", ignore_sigint=True
     )
