@@ -132,7 +132,7 @@ def throughput(where: Accelerator, args, images: np.ndarray) -> dict:
     started = time.perf_counter()
     train_one_epoch(
         "bench", 0, 0, student, info, steps, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0),
-        Teacher(teacher, teacher_info, loss), where, None,
+        where.grad_scaler(), Teacher(teacher, teacher_info, loss), where, None,
     )  # fmt: skip
     stages["whole distillation step (trainer)"] = len(steps) * batch / (time.perf_counter() - started)
     return {name: round(value, 1) for name, value in stages.items()}
@@ -170,7 +170,8 @@ def main() -> None:
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
     }
     if where != CPU:
-        result["field_acc_short_distillation"][str(where.device)] = short_distillation(where, args.epochs, work)
+        key = f"{where.device}, amp {where.describe()['amp']}"
+        result["field_acc_short_distillation"][key] = short_distillation(where, args.epochs, work)
     result["provenance"] = provenance(started, cuda=torch.cuda.get_device_name() if torch.cuda.is_available() else None)
     table = Table("stage", "images/s", title=f"{where.describe()} at {args.image_size} px, batch {args.batch_size}")
     for stage, value in result["images_per_s"].items():

@@ -51,7 +51,8 @@ def resolve(device: str = "auto", amp: str = "auto") -> Accelerator:
         raise UserError(f"--amp must be one of {', '.join(AMP_MODES)}, got {amp!r}")
     dtype = AMP_MODES[amp]
     if amp == "auto" and chosen.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        native_bf16 = torch.cuda.get_device_capability(chosen) >= (8, 0)  # Ampere on; older GPUs only emulate it
+        dtype = torch.bfloat16 if native_bf16 else torch.float16
     return Accelerator(chosen, dtype)
 
 

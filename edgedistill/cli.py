@@ -2,6 +2,8 @@
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -60,7 +62,7 @@ def train(
     seed: Annotated[int, typer.Option()] = TrainConfig.seed,
     out: Annotated[Path | None, typer.Option(help="Run directory. Default: runs/DOMAIN-TIMESTAMP.")] = None,
     resume: Annotated[
-        bool, typer.Option(help="Continue the run in --out with its saved settings (only --workers may change).")
+        bool, typer.Option(help="Continue the run in --out with its saved settings (--workers, --device may change).")
     ] = False,
     force: Annotated[
         bool, typer.Option(help="Replace the edgedistill run in --out; it is kept until the new run has started.")
@@ -112,7 +114,8 @@ def train(
             unlabeled=str(unlabeled) if unlabeled else None, unlabeled_ratio=unlabeled_ratio,
             alone_on_clean=alone_on_clean, device=device, amp=amp,
         )  # fmt: skip
-        where = resolve_accelerator(cfg.device, cfg.amp)
+        saved = TrainConfig.load(out) if resume else cfg  # a resumed run keeps its device unless given anew
+        where = resolve_accelerator(device if "device" in given else saved.device, saved.amp)
     distributed.init_from_env(where.device)
     claim = None
     try:
@@ -132,7 +135,7 @@ def train(
     except KeyboardInterrupt:
         if claim is not None and claim.rollback():
             errors.print(f"interrupted before the run started; nothing of it was kept in {out}")
-        else:
+        elif distributed.is_main():
             errors.print(f"interrupted; finished epochs are saved. Resume with: edgedistill train --resume --out {out}")
         raise typer.Exit(130) from None
     except BaseException:
@@ -149,6 +152,17 @@ def train(
             f"({chosen['val_field_acc']:.1%} on field-domain validation views; all candidates in report.md)"
         )
     console.print(f"run directory: {out} (metrics.json, report.md)")
+
+
+@contextmanager
+def stopped_by_ctrl_c(kept: str) -> Iterator[None]:
+    """Ctrl-C as one line saying what was kept, exit 130, on rank 0 only."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if distributed.is_main():
+            errors.print(f"interrupted; {kept}")
+        raise typer.Exit(130) from None
 
 
 def _from_command_line(context: typer.Context, name: str) -> bool:
@@ -185,7 +199,7 @@ def cache_teacher_command(
     with one_line_errors():
         where = resolve_accelerator(device, amp)
     distributed.init_from_env(where.device)  # under torchrun: each rank builds its share of the chunks
-    with one_line_errors():
+    with one_line_errors(), stopped_by_ctrl_c("finished chunks are kept; run the same command again to finish"):
         model, info = load_checkpoint(teacher)
         loaded = load_data(data, info.image_size)
         if loaded.classes != info.classes:

@@ -9,8 +9,7 @@ import typer
 from rich.table import Table
 
 from edgedistill.config import TrainConfig
-from edgedistill.errors import UserError
-from edgedistill.terminal import console, fail
+from edgedistill.terminal import console, fail, one_line_errors
 
 augment_app = typer.Typer(help="See, check and fit domain presets against field images.", no_args_is_help=True)
 
@@ -52,15 +51,13 @@ def preview(
     from edgedistill.augment.preview import preview_grid, write_preview
     from edgedistill.data import load_data
 
-    try:
+    with one_line_errors():
         preset = load_preset(domain)
         bundle = load_data(data, image_size)
         picks = _spread_over_classes(bundle.train.labels, images, seed)
         titles = [bundle.classes[bundle.train.labels[i]] for i in picks]
         grid = preview_grid(preset["transforms"], preset["path"], bundle.train.images[picks], titles, views, cell, seed)
         write_preview(grid, out)
-    except UserError as error:
-        fail(str(error))
     console.print(f"wrote {out} ({grid.width}x{grid.height}): {len(picks)} images x {views} views of '{domain}'")
 
 
@@ -77,12 +74,10 @@ def check(
     from edgedistill.augment.pipeline import draw_views, load_preset
     from edgedistill.augment.stats import compare, image_statistics, mean_distance
 
-    try:
+    with one_line_errors():
         preset = load_preset(domain)
         field_images, source = _field_and_source(field, data, image_size, samples, seed)
         views = draw_views(preset["transforms"], source, seed, preset["path"])
-    except UserError as error:
-        fail(str(error))
     rows = compare(image_statistics(field_images), image_statistics(views))
     console.print(_comparison_table(rows, f"'{domain}' views of {data} vs {len(field_images)} images in {field}"))
     distance = mean_distance(rows)
@@ -116,7 +111,7 @@ def fit(
 
     _check_out(out, force, "my-domain.yaml")
     started = time.time()
-    try:
+    with one_line_errors():
         baseline = load_preset(compare_with)
         field_images, source = _field_and_source(field, data, image_size, samples, seed)
         field_stats = image_statistics(field_images)
@@ -125,8 +120,6 @@ def fit(
         settings, distance = fit_preset(field_images, source, rounds, seed, report=console.print)
         # scored on views the search never saw (another seed), so the figure is not the search's own optimum
         fitted_rows = compare(field_stats, image_statistics(draw_views(preset_entries(settings), source, seed + 1)))
-    except UserError as error:
-        fail(str(error))
     header = [
         f"fitted by `edgedistill augment fit` to {len(field_images)} images in {field} ({time.strftime('%Y-%m-%d')}),",
         f"views drawn from {data} at {image_size} px, seed {seed}, {rounds} rounds, {time.time() - started:.0f} s.",

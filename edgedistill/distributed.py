@@ -75,14 +75,15 @@ def share_from_main(value: object) -> object:
 
 def main_first(make: Callable[[], T]) -> T:
     """``make()`` on rank 0, then on the other ranks, which find what rank 0 made instead of racing it to
-    create the same files. A UserError on rank 0 is raised on every rank, so none waits for it forever."""
-    error, result = None, None
+    create the same files. When rank 0 fails, the other ranks stop with its message instead of waiting."""
+    result = None
     if is_main():
         try:
             result = make()
-        except UserError as raised:
-            error = str(raised)
-    error = share_from_main(error)
+        except Exception as raised:
+            share_from_main(str(raised) or type(raised).__name__)  # one broadcast either way, as the others expect
+            raise
+    error = share_from_main(None)
     if error is not None:
         raise UserError(error)
     return result if is_main() else make()

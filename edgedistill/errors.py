@@ -16,8 +16,8 @@ PLACE_PROBLEMS = {
     errno.ENOSPC: "the disk is full; free space there or choose a place on another disk",
     errno.EDQUOT: "the disk quota is used up; free space there or choose a place on another disk",
     errno.EROFS: "that file system is read-only; choose a writable place",
-    errno.EACCES: "permission denied; choose a place you may write to",
-    errno.EPERM: "the operation is not permitted there; choose a place you may write to",
+    errno.EACCES: "permission denied; fix its permissions or choose a place you may use",
+    errno.EPERM: "the operation is not permitted there; fix its permissions or choose a place you may use",
 }
 
 
@@ -27,5 +27,5 @@ def place_problem(error: OSError) -> str | None:
     advice = PLACE_PROBLEMS.get(error.errno)
     if advice is None:
         return None
-    where = f" writing {error.filename}" if error.filename else ""
+    where = f" at {error.filename}" if error.filename else ""
     return f"{error.strerror or error}{where}: {advice}"

@@ -1,11 +1,15 @@
 """Atomic writes: a file a long job writes is either the old one or the complete new one."""
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+FULL_BELOW = 1 << 20  # free bytes under which a failed write is put down to a full disk
 
 
 def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
@@ -18,8 +22,13 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
         write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; give them the user's usual mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
+        full = isinstance(error, Exception) and shutil.disk_usage(path.parent).free < FULL_BELOW
         Path(tmp).unlink(missing_ok=True)
+        if full:  # torch and safetensors report a full disk as RuntimeError or SafetensorError
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from error
+        if isinstance(error, OSError) and error.filename is None:
+            error.filename = str(path)  # so the user is told which file
         raise
 
 

@@ -35,7 +35,7 @@ from edgedistill.models import (
     save_checkpoint,
 )
 from edgedistill.report import write_report
-from edgedistill.rundir import RunClaim, absolute_inputs, prepare_run_dir, resume_config
+from edgedistill.rundir import RunClaim, absolute_inputs, prepare_run_dir, reopen_run_dir, resume_config
 from edgedistill.trainer import StageSettings, Teacher, fit
 from edgedistill.tuning import SweepData, candidates, choose, sweep_data
 
@@ -54,6 +54,7 @@ def open_run(
     if resume:
         cfg = resume_config(Path(cfg.out), cfg, given)
         check_inputs(cfg)
+        reopen_run_dir(cfg)
         return cfg, None
     check_inputs(cfg)
     return cfg, prepare_run_dir(cfg, force)

@@ -21,7 +21,8 @@ from edgedistill.errors import UserError
 from edgedistill.fileio import remove_stale_temp_files, write_text_atomic
 
 MARKER = ".edgedistill-run"
-CHANGEABLE_ON_RESUME = ("workers", "device", "amp")  # where and how fast it runs, not what it learns
+INPUTS = ("data", "teacher", "teacher_cache", "unlabeled", "domain")  # settings that may name files or folders
+CHANGEABLE_ON_RESUME = ("workers", "device")  # where and how fast it runs, not what it learns
 
 
 def is_run_dir(path: Path) -> bool:
@@ -71,6 +72,7 @@ def prepare_run_dir(cfg: TrainConfig, force: bool) -> RunClaim:
                 f"run directory {run_dir} already exists; pass --resume to continue it, --force to replace "
                 "it, or choose another --out"
             )
+        _refuse_inputs_inside(cfg, run_dir)
         aside = _move_aside(run_dir)
     made = not run_dir.exists()
     try:
@@ -83,6 +85,19 @@ def prepare_run_dir(cfg: TrainConfig, force: bool) -> RunClaim:
             f"cannot write the run directory {run_dir} ({error.strerror or error}); choose a writable --out"
         ) from None
     return RunClaim(run_dir, made, aside)
+
+
+def _refuse_inputs_inside(cfg: TrainConfig, run_dir: Path) -> None:
+    """An input kept in the run that --force replaces (its teacher, a cache, a preset) would be gone by the
+    time the new run reads it."""
+    inside = run_dir.resolve()
+    for name in INPUTS:
+        value = getattr(cfg, name)
+        if value and _is_path(name, value) and Path(value).resolve().is_relative_to(inside):
+            raise UserError(
+                f"--{name.replace('_', '-')} {value} lies inside {run_dir}, the run --force would replace; "
+                "copy it out of that folder first, or choose another --out"
+            )
 
 
 def _move_aside(run_dir: Path) -> Path:
@@ -128,15 +143,21 @@ def resume_config(run_dir: Path, requested: TrainConfig, given: set[str]) -> Tra
             f"{', '.join(contradicting)}; drop them, or start a new run with another --out"
         )
     saved.out = str(run_dir)
-    remove_stale_temp_files(run_dir)
-    saved.save(run_dir)
     return saved
+
+
+def reopen_run_dir(cfg: TrainConfig) -> None:
+    """Write the resumed config back (its folder and any changed worker count) and remove the temp files of
+    writes that a killed run never finished; called once every check has passed."""
+    run_dir = Path(cfg.out)
+    remove_stale_temp_files(run_dir)
+    cfg.save(run_dir)
 
 
 def absolute_inputs(cfg: TrainConfig) -> TrainConfig:
     """The config with its input paths made absolute, so the saved config.yaml means the same from any
     working folder (``--resume`` and a re-run from elsewhere read the same data)."""
-    for name in ("data", "teacher", "teacher_cache", "unlabeled", "domain"):
+    for name in INPUTS:
         value = getattr(cfg, name)
         if value and _is_path(name, value):
             setattr(cfg, name, os.path.abspath(value))

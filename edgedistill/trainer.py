@@ -49,10 +49,11 @@ class Teacher:
     loss: DistillationLoss
     cache: CacheReader | None = None
 
-    def logits(self, images: torch.Tensor, indices: torch.Tensor, view: int) -> torch.Tensor:
-        """The teacher's logits for uint8 ``images`` (on the training device), on that device."""
-        if self.cache is not None:  # the cache checks the views' pixels, which it hashes on the CPU
-            return self.cache.logits(indices, view, images.cpu()).to(images.device, non_blocking=True)
+    def logits(self, images: torch.Tensor, indices: torch.Tensor, view: int, host: torch.Tensor) -> torch.Tensor:
+        """The teacher's logits for uint8 ``images`` (on the training device), on that device; ``host`` is
+        the same batch on the CPU, where the cache hashes the views' pixels to check them."""
+        if self.cache is not None:
+            return self.cache.logits(indices, view, host).to(images.device, non_blocking=True)
         with torch.no_grad():
             return self.model(to_model_input(images, self.info.mean, self.info.std))
 
@@ -87,9 +88,10 @@ def fit(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(steps_per_epoch, settings.epochs * steps_per_epoch)
     )
+    scaler = accelerator.grad_scaler()  # one for the stage: its loss scale carries over epochs and resumes
     history: list[dict] = []
     if checkpoint_path.exists():
-        history = _restore(checkpoint_path, model, optimizer, schedule)
+        history = _restore(checkpoint_path, model, optimizer, schedule, scaler)
     if teacher is not None:
         teacher.model.to(accelerator.device).eval().requires_grad_(False)
     device_ids = [accelerator.device.index] if accelerator.device.type == "cuda" else None
@@ -106,11 +108,11 @@ def fit(
             drop_last=True,  # a last batch of two images would make BatchNorm statistics noise
         )
         stats = train_one_epoch(
-            name, epoch, views.view, trained, info, loader, optimizer, schedule, teacher, accelerator, progress
+            name, epoch, views.view, trained, info, loader, optimizer, schedule, scaler, teacher, accelerator, progress
         )
         history.append(stats)
         if distributed.is_main():
-            _save(checkpoint_path, model, optimizer, schedule, history)
+            _save(checkpoint_path, model, optimizer, schedule, scaler, history)
     distributed.align_to_main(model)
     return history
 
@@ -124,12 +126,12 @@ def train_one_epoch(
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
     schedule: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
     teacher: Teacher | None,
     accelerator: Accelerator,
     progress: Progress | None,
 ) -> dict:
     model.train()
-    scaler = accelerator.grad_scaler()
     layout = torch.channels_last if accelerator.channels_last else torch.contiguous_format
     task = (
         progress.add_task(f"{name} {epoch + 1}", total=len(loader), loss=math.nan, acc=math.nan, ips=0.0)
@@ -138,13 +140,13 @@ def train_one_epoch(
     )
     totals = {"loss": 0.0, "correct": 0, "labeled": 0, "seen": 0}
     start = time.perf_counter()
-    for step, (images, labels, indices) in enumerate(loader):
+    for step, (host, labels, indices) in enumerate(loader):
         interrupt.check()
-        images = images.to(accelerator.device, non_blocking=True)
+        images = host.to(accelerator.device, non_blocking=True)
         labels = labels.to(accelerator.device, non_blocking=True)
         with accelerator.autocast():  # the forward passes in low precision, the loss in fp32
             logits = model(to_model_input(images, info.mean, info.std).contiguous(memory_format=layout))
-            target = teacher.logits(images, indices, view) if teacher is not None else None
+            target = teacher.logits(images, indices, view, host) if teacher is not None else None
         logits = logits.float()
         if target is None:
             loss = cross_entropy_labeled(logits, labels)
@@ -211,7 +213,7 @@ def epoch_order(labels: np.ndarray, seed: int, epoch: int, unlabeled_ratio: floa
     return rng.permutation(chosen).tolist()
 
 
-def _save(path: Path, model, optimizer, schedule, history: list[dict]) -> None:
+def _save(path: Path, model, optimizer, schedule, scaler, history: list[dict]) -> None:
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -219,16 +221,20 @@ def _save(path: Path, model, optimizer, schedule, history: list[dict]) -> None:
         "history": history,
         "torch_rng": torch.get_rng_state(),
     }
+    if scaler.is_enabled():  # fp16's loss scale, learnt over the steps so far
+        state["scaler"] = scaler.state_dict()
     write_atomic(path, lambda tmp: torch.save(state, tmp))
 
 
-def _restore(path: Path, model, optimizer, schedule) -> list[dict]:
+def _restore(path: Path, model, optimizer, schedule, scaler) -> list[dict]:
     try:
         # weights_only: a stranger's checkpoint must not be able to run code; CPU: it may come from a GPU run
         state = torch.load(path, weights_only=True, map_location="cpu")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
+        if scaler.is_enabled() and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
     except Exception as error:  # unpickling and state-dict errors come in many types
         raise UserError(
             f"cannot resume from {path} ({str(error).splitlines()[0]}); delete it to restart that stage"

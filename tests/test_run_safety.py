@@ -188,7 +188,7 @@ def test_a_full_disk_is_named_as_one(capsys):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/runs/x/checkpoints/teacher.pt")
     assert stopped.value.exit_code == 1
     assert capsys.readouterr().err.strip() == (
-        "error: No space left on device writing /runs/x/checkpoints/teacher.pt: the disk is full; free space there "
+        "error: No space left on device at /runs/x/checkpoints/teacher.pt: the disk is full; free space there "
         "or choose a place on another disk"
     )
     with pytest.raises(FileNotFoundError), one_line_errors():
@@ -261,3 +261,44 @@ def test_a_damaged_config_is_refused_in_one_line(finished_run, tmp_path, text, p
     before = snapshot(copy)
     one_line(run_cli("train", "--resume", "--out", str(copy), cwd=tmp_path), problem)
     assert snapshot(copy) == before and not (tmp_path / "pwned").exists()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB file system of its own (tmpfs), so a write can really run out of space."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_checkpoint_write_that_fills_the_disk_is_named_as_a_full_disk(tiny_disk):
+    """torch.save and safetensors report a full disk as RuntimeError and SafetensorError; the atomic write
+    turns both into ENOSPC naming the file, leaves no temp file, and keeps the previous file intact."""
+    import torch
+
+    from edgedistill.fileio import write_atomic
+    from edgedistill.models import ModelInfo, save_checkpoint
+
+    target = tiny_disk / "teacher.pt"
+    target.write_bytes(b"last good epoch")
+    with pytest.raises(OSError) as raised:
+        write_atomic(target, lambda tmp: torch.save(torch.zeros(1 << 20), tmp))
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(target)
+    assert target.read_bytes() == b"last good epoch" and sorted(p.name for p in tiny_disk.iterdir()) == ["teacher.pt"]
+    info = ModelInfo("resnet18", ["a", "b"], 32, (0.5, 0.5, 0.5), (0.2, 0.2, 0.2))
+    with pytest.raises(OSError) as raised:
+        save_checkpoint(tiny_disk / "teacher.safetensors", torch.nn.Linear(1024, 1024), info)
+    assert raised.value.errno == errno.ENOSPC and "teacher.safetensors" in raised.value.filename
+
+
+def test_force_refuses_to_replace_a_run_that_holds_one_of_the_new_runs_inputs(finished_run, tmp_path):
+    run, data = finished_run
+    old = copy_run(run, tmp_path / "old")
+    before = snapshot(old)
+    teacher = str(old / "teacher.safetensors")
+    refused = run_cli("train", "--out", str(old), "--force", "--data", str(data), "--teacher", teacher, *QUICK)
+    one_line(refused, f"--teacher {teacher} lies inside", "copy it out of that folder first")
+    assert snapshot(old) == before
