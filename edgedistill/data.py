@@ -67,8 +67,7 @@ def load_image_folder(root: Path, image_size: int) -> DataBundle:
 
     Every split is listed and checked before any image is decoded, so a bad layout fails in a second,
     not after minutes of decoding."""
-    if not root.is_dir():
-        raise UserError(f"data folder {root} does not exist; pass --data demo, --data cifar10 or an ImageFolder root")
+    require_data_folder(root)
     missing = [split for split in ("train", "test") if not (root / split).is_dir()]
     if missing:
         raise UserError(
@@ -85,6 +84,12 @@ def load_image_folder(root: Path, image_size: int) -> DataBundle:
     return DataBundle(
         classes=classes, train=splits["train"], test=splits["test"], val=splits.get("val"), source=str(root)
     )
+
+
+def require_data_folder(root: Path) -> None:
+    """The one refusal of a --data folder that is not there, for the early check and the loader alike."""
+    if not root.is_dir():
+        raise UserError(f"data folder {root} does not exist; pass --data demo, --data cifar10 or an ImageFolder root")
 
 
 def list_images(folder: Path) -> list[Path]:

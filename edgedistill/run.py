@@ -18,7 +18,14 @@ from edgedistill.accelerator import resolve as resolve_accelerator
 from edgedistill.augment import build_train_transform
 from edgedistill.cache_build import prepare_cache
 from edgedistill.config import DEFAULT_TEACHER, TrainConfig
-from edgedistill.data import AugmentedViews, DataBundle, ImageSet, load_data, load_unlabeled_folder
+from edgedistill.data import (
+    AugmentedViews,
+    DataBundle,
+    ImageSet,
+    load_data,
+    load_unlabeled_folder,
+    require_data_folder,
+)
 from edgedistill.errors import UserError
 from edgedistill.evaluate import accuracy, accuracy_by_group, agreement, predict_logits
 from edgedistill.field import CAMERA_CORRUPTIONS, HELD_OUT_CORRUPTIONS, SEVERITIES, FieldSplit, build_field_split
@@ -76,10 +83,8 @@ def check_inputs(cfg: TrainConfig) -> None:
             )
     elif not Path(teacher).is_file():
         raise UserError(f"teacher checkpoint {teacher} does not exist; give a .safetensors file or timm:NAME")
-    if cfg.data not in ("demo", "cifar10") and not Path(cfg.data).is_dir():
-        raise UserError(
-            f"data folder {cfg.data} does not exist; pass --data demo, --data cifar10 or an ImageFolder root"
-        )
+    if cfg.data not in ("demo", "cifar10"):
+        require_data_folder(Path(cfg.data))
     if cfg.unlabeled and not Path(cfg.unlabeled).is_dir():
         raise UserError(f"{cfg.unlabeled} is not a folder; give a folder of images (searched recursively)")
 
@@ -98,7 +103,7 @@ def run(
     field = build_field_split(data.test, CAMERA_CORRUPTIONS, cfg.field_grid)
     held_out = build_field_split(data.test, HELD_OUT_CORRUPTIONS, cfg.field_grid)
     kd_train = with_unlabeled(data.train, cfg)
-    given_teacher = load_given_teacher(cfg, data)
+    given_teacher = load_given_teacher(cfg, data, accelerator.device)
     if on_started is not None:
         on_started()
     seconds: dict[str, float] = {}
@@ -228,13 +233,16 @@ def with_unlabeled(train: ImageSet, cfg: TrainConfig) -> ImageSet:
     return ImageSet(np.concatenate([train.images, extra]), labels)
 
 
-def load_given_teacher(cfg: TrainConfig, data: DataBundle) -> tuple[torch.nn.Module, ModelInfo] | None:
-    """The teacher checkpoint the user gave, checked against the data's classes; None when the run trains one."""
+def load_given_teacher(
+    cfg: TrainConfig, data: DataBundle, device: torch.device
+) -> tuple[torch.nn.Module, ModelInfo] | None:
+    """The teacher checkpoint the user gave, on ``device`` and checked against the data's classes; None when
+    the run trains one."""
     spec = cfg.teacher or DEFAULT_TEACHER
     if spec.startswith("timm:"):
         return None
     model, info = load_checkpoint(spec)
-    model.to(resolve_accelerator(cfg.device, cfg.amp).device)
+    model.to(device)
     if info.classes != data.classes:
         raise UserError(
             f"teacher {spec} predicts {len(info.classes)} classes {info.classes[:5]}... but the data has "
