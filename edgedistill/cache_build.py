@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich.progress import Progress
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from edgedistill import distributed, interrupt
 from edgedistill.accelerator import CPU, Accelerator
@@ -21,20 +21,6 @@ from edgedistill.data import AugmentedViews, ImageSet, to_model_input
 from edgedistill.errors import UserError
 from edgedistill.models import ModelInfo
 from edgedistill.teacher_cache import TeacherCache, digest_views, fingerprint
-
-
-class ViewPairs(Dataset):
-    """The (image index, view) pairs still to compute, in chunk order."""
-
-    def __init__(self, views: AugmentedViews, pairs: list[tuple[int, int]]):
-        self.views, self.pairs = views, pairs
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, item: int) -> tuple[torch.Tensor, int, int]:
-        index, view = self.pairs[item]
-        return self.views.render(index, view), index, view
 
 
 class ChunkBuffer:
@@ -64,14 +50,15 @@ def fill_cache(
         return 0
     pending = {c: ChunkBuffer(len(cache.chunk_indices(c)), cache.views, cache.meta["classes"]) for c in chunks}
     loader = DataLoader(
-        ViewPairs(views, pairs),
+        views,
         batch_size=batch_size,
+        sampler=pairs,
         num_workers=workers,
         pin_memory=accelerator.device.type == "cuda",
     )
     task = progress.add_task("teacher cache", total=len(pairs), loss=np.nan, acc=np.nan, ips=0.0) if progress else None
     teacher.to(accelerator.device).eval()
-    for images, indices, view_numbers in loader:
+    for images, _, indices, view_numbers in loader:
         interrupt.check()
         with torch.no_grad(), accelerator.autocast():
             on_device = images.to(accelerator.device, non_blocking=True)

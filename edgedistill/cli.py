@@ -26,6 +26,7 @@ app.add_typer(augment_app, name="augment")
 
 DEVICE_HELP = "Where models run: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
 AMP_HELP = "Mixed precision: auto (bf16, or fp16 where bf16 is missing, on CUDA; off elsewhere), bf16, fp16, off."
+WORKERS_HELP = "DataLoader processes that augment; default: one per CPU core (shared among torchrun's local ranks)."
 
 
 @app.command()
@@ -67,7 +68,7 @@ def train(
     force: Annotated[
         bool, typer.Option(help="Replace the edgedistill run in --out; it is kept until the new run has started.")
     ] = False,
-    workers: Annotated[int, typer.Option(help="DataLoader worker processes for augmentation.")] = TrainConfig.workers,
+    workers: Annotated[int | None, typer.Option(help=WORKERS_HELP)] = TrainConfig.workers,
     cache_teacher: Annotated[
         bool, typer.Option(help="Read the teacher's answers per replayed view from a cache instead of running it.")
     ] = False,
@@ -186,13 +187,13 @@ def cache_teacher_command(
     topk: Annotated[int | None, typer.Option(min=1, help="Keep only the top-k logits per view.")] = None,
     seed: Annotated[int, typer.Option(help="Run seed: views are replayed from it, so train with the same.")] = 0,
     batch_size: Annotated[int, typer.Option(min=1)] = 256,
-    workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes for augmentation.")] = 2,
+    workers: Annotated[int | None, typer.Option(min=0, help=WORKERS_HELP)] = None,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     amp: Annotated[str, typer.Option(help=AMP_HELP)] = "auto",
 ) -> None:
     """Build (or finish) a teacher cache ahead of training; resumable, and sharded by rank under torchrun."""
     from edgedistill.cache_build import prepare_cache
-    from edgedistill.data import load_data
+    from edgedistill.data import load_data, worker_count
     from edgedistill.models import load_checkpoint
 
     interrupt.install()
@@ -216,7 +217,7 @@ def cache_teacher_command(
                 views,
                 topk,
                 batch_size,
-                workers,
+                worker_count(workers),
                 progress,
                 where,
             )

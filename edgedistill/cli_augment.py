@@ -149,7 +149,7 @@ def _field_and_source(
 ) -> tuple[np.ndarray, np.ndarray]:
     from edgedistill.data import load_data, load_unlabeled_folder
 
-    field_images = load_unlabeled_folder(field, image_size, samples, seed)
+    field_images = load_unlabeled_folder(field, image_size, samples, seed)[:]
     train = load_data(data, image_size).train.images
     picks = np.random.default_rng(seed).choice(len(train), size=min(samples, len(train)), replace=False)
     return field_images, train[np.sort(picks)]

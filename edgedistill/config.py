@@ -38,7 +38,7 @@ class TrainConfig:
     alpha: float | str = 0.9  # or "auto"
     sweep_epochs: int | None = None  # epochs per sweep candidate; None: a quarter of --epochs
     seed: int = 0
-    workers: int = 2
+    workers: int | None = None  # DataLoader processes; None: one per CPU core this process may use
     field_grid: str = "balanced"
     alone_on_clean: bool = False  # also train the student alone on clean views: the full (views x teacher) 2x2
     cache_teacher: bool = False  # read the teacher's answers per replayed view from a cache instead of running it
@@ -99,7 +99,7 @@ RANGES: dict[str, tuple[type, float, float | None]] = {
     "unlabeled_ratio": (float, 0.0, None),
 }
 MAY_BE_AUTO = ("temperature", "alpha")
-MAY_BE_NONE = ("teacher", "sweep_epochs", "teacher_cache", "views", "topk", "unlabeled")
+MAY_BE_NONE = ("teacher", "sweep_epochs", "teacher_cache", "views", "topk", "unlabeled", "workers")
 FLAGS = ("pretrained", "alone_on_clean", "cache_teacher")
 WHY_MIN_IMAGE_SIZE = f"the field split's corruptions need at least {MIN_IMAGE_SIZE} px"
 

@@ -1,9 +1,11 @@
-"""Data sources (demo, ImageFolder, CIFAR-10) held in memory, and the augmented-view dataset.
+"""Data sources (demo, ImageFolder, CIFAR-10) and the augmented-view dataset.
 
-Images are decoded once, brought to the training resolution and kept as one uint8 array:
-on two CPU cores, decoding JPEGs every epoch would cost more than the student's forward pass.
+Images are decoded once and brought to the training resolution. Folders (and CIFAR-10 above its own 32 px) go to
+an on-disk store read as batches need it (``image_store``), so memory does not grow with the data set; the demo
+and CIFAR-10 at 32 px are small and stay in memory.
 """
 
+import hashlib
 import os
 import re
 import threading
@@ -21,19 +23,23 @@ from torch.utils.data import Dataset
 from edgedistill import demo_data
 from edgedistill.augment import build_eval_transform, reseed, view_seed
 from edgedistill.errors import UserError
+from edgedistill.image_store import DiskImages, ImageArray, write_store
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 BACKGROUND = (255, 255, 255)  # transparent pixels become white, as image viewers and web pages show them
 SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}  # "I": Pillow's mode for 16-bit PGM greyscale
 ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 _HEADER_LOCK = threading.Lock()
+DECODE_VERSION = 1  # part of every store's key: raise it when decoding or resizing changes pixels
+DECODE_BATCH = 256  # images decoded at once (in threads) before they are written to the store
 
 
 @dataclass
 class ImageSet:
-    """One split: ``images`` (N, H, W, 3) uint8 at the training resolution, ``labels`` (N,) int64."""
+    """One split: ``images`` (N, H, W, 3) uint8 at the training resolution (an array or an on-disk store),
+    ``labels`` (N,) int64."""
 
-    images: np.ndarray
+    images: ImageArray
     labels: np.ndarray
 
 
@@ -66,7 +72,7 @@ def load_image_folder(root: Path, image_size: int) -> DataBundle:
     """An ImageFolder root with ``train/`` and ``test/`` (and optional ``val/``), one folder per class.
 
     Every split is listed and checked before any image is decoded, so a bad layout fails in a second,
-    not after minutes of decoding."""
+    not after minutes of decoding. Each split is decoded once into a store that later runs reuse."""
     require_data_folder(root)
     missing = [split for split in ("train", "test") if not (root / split).is_dir()]
     if missing:
@@ -199,12 +205,32 @@ def _list_split(split_dir: Path, classes: list[str]) -> tuple[list[Path], list[i
     return paths, labels
 
 
-def read_images(paths: list[Path], image_size: int) -> np.ndarray:
-    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        return np.stack(list(pool.map(lambda p: read_image(p, image_size), paths)))
+def read_images(paths: list[Path], image_size: int) -> DiskImages:
+    """The images decoded into a store under the cache folder, or the store an earlier run made of the same
+    files. The key is each file's absolute path, size and modification time (as ``make`` judges staleness)
+    with the size and the decoder's version: an edited or replaced photo makes a new store."""
+    key = hashlib.sha256(f"{DECODE_VERSION}-{image_size}".encode())
+    for path in paths:
+        stat = path.stat()
+        key.update(f"\0{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    store = store_path(f"folder-{key.hexdigest()[:24]}", image_size)
+    if store.exists():
+        return DiskImages(store, image_size)
+
+    def decoded():
+        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+            for start in range(0, len(paths), DECODE_BATCH):
+                yield np.stack(list(pool.map(lambda p: read_image(p, image_size), paths[start : start + DECODE_BATCH])))
+
+    return write_store(store, image_size, decoded())
 
 
-def load_unlabeled_folder(folder: Path, image_size: int, limit: int, seed: int) -> np.ndarray:
+def store_path(name: str, image_size: int) -> Path:
+    """Where the store ``name`` of ``image_size`` px images lives; delete the folder to reclaim the space."""
+    return demo_data.cache_dir() / "images" / f"{name}-{image_size}px.u8"
+
+
+def load_unlabeled_folder(folder: Path, image_size: int, limit: int, seed: int) -> DiskImages:
     """Up to ``limit`` images from anywhere under ``folder`` (a seeded random sample if there are more)."""
     if not folder.is_dir():
         raise UserError(f"{folder} is not a folder; give a folder of images (searched recursively)")
@@ -230,51 +256,64 @@ def _load_cifar10(image_size: int) -> DataBundle:
             f"could not load CIFAR-10 into {root} ({error}); on an offline machine unpack a copy and pass "
             "--data PATH_TO_IMAGEFOLDER"
         ) from None
-    resize = build_resize(image_size)
     return DataBundle(
         classes=list(train.classes),
-        train=ImageSet(resize(train.data), np.asarray(train.targets, dtype=np.int64)),
-        test=ImageSet(resize(test.data), np.asarray(test.targets, dtype=np.int64)),
+        train=ImageSet(_resized(train.data, "cifar10-train", image_size), np.asarray(train.targets, dtype=np.int64)),
+        test=ImageSet(_resized(test.data, "cifar10-test", image_size), np.asarray(test.targets, dtype=np.int64)),
         val=None,
         source="cifar10",
     )
 
 
-def build_resize(image_size: int):
-    """Resize a whole (N, H, W, 3) array to the training resolution (no-op when it already is)."""
+def _resized(images: np.ndarray, name: str, image_size: int) -> ImageArray:
+    """The images at the training resolution: as they are when they already fit, else resized once into a
+    store (50,000 images at 224 px are 7.5 GB)."""
+    if images.shape[1:3] == (image_size, image_size):
+        return images
+    store = store_path(f"{name}-v{DECODE_VERSION}", image_size)
+    if store.exists():
+        return DiskImages(store, image_size)
     transform = build_eval_transform(image_size)
-
-    def resize(images: np.ndarray) -> np.ndarray:
-        if images.shape[1:3] == (image_size, image_size):
-            return images
-        return np.stack([transform(image=image)["image"] for image in images])
-
-    return resize
+    batches = (
+        np.stack([transform(image=image)["image"] for image in images[start : start + DECODE_BATCH]])
+        for start in range(0, len(images), DECODE_BATCH)
+    )
+    return write_store(store, image_size, batches)
 
 
 class AugmentedViews(Dataset):
-    """Training views: item i of view v is a pure function of (seed, i, v).
+    """Training views: item ``(i, v)`` is view v of image i, a pure function of (seed, i, v).
 
-    The trainer sets ``view`` to the epoch number, so a resumed run replays exactly the views
-    an uninterrupted run would have seen, whichever worker draws them.
+    Samplers hand out (image, view) pairs, so the trainer's one DataLoader and its persistent workers serve
+    every epoch (view v is epoch v's), a teacher cache asks for any pair, and a resumed run replays exactly
+    the views an uninterrupted run would have seen, whichever worker draws them.
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, transform: A.Compose, seed: int):
+    def __init__(self, images: ImageArray, labels: np.ndarray, transform: A.Compose, seed: int):
         self.images, self.labels, self.transform, self.seed = images, labels, transform, seed
-        self.view = 0
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
-        """(uint8 CHW view, label, index): the index lets a cached teacher find its answer for the view."""
-        return self.render(index, self.view), int(self.labels[index]), index
+    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, int, int, int]:
+        """(uint8 CHW view, label, index, view): index and view let a cached teacher find its answer."""
+        index, view = item
+        return self.render(index, view), int(self.labels[index]), index, view
 
     def render(self, index: int, view: int) -> torch.Tensor:
         """View ``view`` of image ``index`` as a uint8 (3, H, W) tensor."""
         reseed(self.transform, view_seed(self.seed, index, view))
         image = self.transform(image=self.images[index])["image"]
         return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+
+
+def worker_count(workers: int | None) -> int:
+    """``workers`` as given, or by default one per CPU core this process may run on, shared among the
+    processes torchrun started on this machine: augmentation is what keeps a GPU waiting."""
+    if workers is not None:
+        return workers
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
 
 
 def to_model_input(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:

@@ -6,6 +6,7 @@ the training preset would grade the preset by itself.
 """
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ from edgedistill.config import FIELD_GRIDS
 from edgedistill.data import ImageSet
 from edgedistill.demo_data import cache_dir
 from edgedistill.fileio import write_atomic
+from edgedistill.image_store import DiskImages, ImageArray, update_digest, write_store
 
 CAMERA_CORRUPTIONS = (
     "gaussian_noise",
@@ -29,13 +31,14 @@ CAMERA_CORRUPTIONS = (
 )
 HELD_OUT_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "saturate")
 SEVERITIES = (1, 2, 3, 4, 5)
+WRITE_BATCH = 64  # corrupted images held at once before they go to the store
 
 
 @dataclass
 class FieldSplit:
-    """Corrupted copies of test images; ``corruption[i]`` indexes ``names``."""
+    """Corrupted copies of test images (on disk, read in batches); ``corruption[i]`` indexes ``names``."""
 
-    images: np.ndarray
+    images: ImageArray
     labels: np.ndarray
     corruption: np.ndarray
     severity: np.ndarray
@@ -50,39 +53,51 @@ def build_field_split(
     ``balanced`` gives image i under corruption c the severity ((i + c) mod 5) + 1, so each
     (corruption, severity) cell holds a fifth of the test set and the split is 9x, not 45x,
     the test set. ``full`` uses all five severities, as the ImageNet-C protocol does.
-    Results are cached: the split depends only on the pixels and the arguments.
+    The split is written once to the cache folder, a batch at a time, and read from there: it depends
+    only on the pixels, the labels and the arguments.
     """
     if grid not in FIELD_GRIDS:
         raise ValueError(f"grid must be one of {FIELD_GRIDS}, got {grid!r}")
-    digest = hashlib.sha256(test.images.tobytes())
+    digest = hashlib.sha256()
+    update_digest(digest, test.images)
+    digest.update(test.labels.astype(np.int64).tobytes())
     digest.update(repr((corruptions, grid)).encode())
-    path = cache_dir() / f"field-{digest.hexdigest()[:16]}.npz"
-    if not path.exists():
-        split = _corrupt_all(test, corruptions, grid)
-        arrays = {
-            "images": split.images,
-            "labels": split.labels,
-            "corruption": split.corruption,
-            "severity": split.severity,
-        }
-        write_atomic(path, lambda tmp: np.savez(tmp.open("wb"), **arrays))
-    with np.load(path) as arrays:
+    name = f"field-{digest.hexdigest()[:16]}"
+    pixels, table = cache_dir() / f"{name}.u8", cache_dir() / f"{name}.npz"
+    size = test.images.shape[1]
+    if not (pixels.exists() and table.exists()):
+        image, kind, severity = _plan(len(test.labels), len(corruptions), grid)
+        write_store(pixels, size, _corrupted(test.images, image, kind, severity, corruptions))
+        arrays = {"labels": test.labels[image], "corruption": kind, "severity": severity}
+        write_atomic(table, lambda tmp: np.savez(tmp.open("wb"), **arrays))  # written last: it marks the split whole
+    with np.load(table) as arrays:
         return FieldSplit(
-            arrays["images"], arrays["labels"], arrays["corruption"], arrays["severity"], tuple(corruptions)
+            DiskImages(pixels, size), arrays["labels"], arrays["corruption"], arrays["severity"], tuple(corruptions)
         )
 
 
-def _corrupt_all(test: ImageSet, corruptions: tuple[str, ...], grid: str) -> FieldSplit:
-    images, labels, kinds, severities = [], [], [], []
-    for c, name in enumerate(corruptions):
-        for i, image in enumerate(test.images):
-            levels = SEVERITIES if grid == "full" else (SEVERITIES[(i + c) % len(SEVERITIES)],)
-            for severity in levels:
-                # imagecorruptions draws from NumPy's global generator: seed it per image so the
-                # split is the same on every machine and every run.
-                np.random.seed((c * 1_000_003 + i * 7 + severity) % 2**32)
-                images.append(np.asarray(corrupt(image, corruption_name=name, severity=severity), dtype=np.uint8))
-                labels.append(test.labels[i])
-                kinds.append(c)
-                severities.append(severity)
-    return FieldSplit(np.stack(images), np.asarray(labels), np.asarray(kinds), np.asarray(severities), corruptions)
+def _plan(images: int, corruptions: int, grid: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(test image, corruption, severity) of every field image, corruption by corruption."""
+    rows = [
+        (i, c, severity)
+        for c in range(corruptions)
+        for i in range(images)
+        for severity in (SEVERITIES if grid == "full" else (SEVERITIES[(i + c) % len(SEVERITIES)],))
+    ]
+    return tuple(np.asarray(column, dtype=np.int64) for column in zip(*rows, strict=True))
+
+
+def _corrupted(
+    test: ImageArray, image: np.ndarray, kind: np.ndarray, severity: np.ndarray, names: tuple[str, ...]
+) -> Iterator[np.ndarray]:
+    for start in range(0, len(image), WRITE_BATCH):
+        rows = range(start, min(start + WRITE_BATCH, len(image)))
+        originals = test[image[rows.start : rows.stop]]
+        batch = []
+        for row, original in zip(rows, originals, strict=True):
+            i, c, level = int(image[row]), int(kind[row]), int(severity[row])
+            # imagecorruptions draws from NumPy's global generator: seed it per image so the
+            # split is the same on every machine and every run.
+            np.random.seed((c * 1_000_003 + i * 7 + level) % 2**32)
+            batch.append(np.asarray(corrupt(original, corruption_name=names[c], severity=level), dtype=np.uint8))
+        yield np.stack(batch)

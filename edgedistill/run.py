@@ -25,11 +25,13 @@ from edgedistill.data import (
     load_data,
     load_unlabeled_folder,
     require_data_folder,
+    worker_count,
 )
 from edgedistill.errors import UserError
 from edgedistill.evaluate import accuracy, accuracy_by_group, agreement, predict_logits
 from edgedistill.field import CAMERA_CORRUPTIONS, HELD_OUT_CORRUPTIONS, SEVERITIES, FieldSplit, build_field_split
 from edgedistill.fileio import write_json_atomic
+from edgedistill.image_store import join
 from edgedistill.losses import UNLABELED, DistillationLoss
 from edgedistill.models import (
     ModelInfo,
@@ -46,7 +48,7 @@ from edgedistill.rundir import RunClaim, absolute_inputs, prepare_run_dir, reope
 from edgedistill.trainer import StageSettings, Teacher, fit
 from edgedistill.tuning import SweepData, candidates, choose, sweep_data
 
-UNLABELED_LIMIT = 200_000  # images read from --unlabeled (a seeded sample beyond that), held in memory
+UNLABELED_LIMIT = 200_000  # images read from --unlabeled (a seeded sample beyond that)
 
 
 def open_run(
@@ -97,12 +99,14 @@ def run(
     run_dir = Path(cfg.out)
     started = time.perf_counter()
     accelerator = resolve_accelerator(cfg.device, cfg.amp)
+    workers = worker_count(cfg.workers)
     student_arch = parse_timm_spec(cfg.student)
     transforms = {domain: build_train_transform(domain, cfg.image_size) for domain in (cfg.domain, "clean")}
-    data = load_data(cfg.data, cfg.image_size)
-    field = build_field_split(data.test, CAMERA_CORRUPTIONS, cfg.field_grid)
-    held_out = build_field_split(data.test, HELD_OUT_CORRUPTIONS, cfg.field_grid)
-    kd_train = with_unlabeled(data.train, cfg)
+    # rank 0 decodes the images and corrupts the field splits into the cache folder; the other ranks read them
+    data = distributed.main_first(lambda: load_data(cfg.data, cfg.image_size))
+    field = distributed.main_first(lambda: build_field_split(data.test, CAMERA_CORRUPTIONS, cfg.field_grid))
+    held_out = distributed.main_first(lambda: build_field_split(data.test, HELD_OUT_CORRUPTIONS, cfg.field_grid))
+    kd_train = distributed.main_first(lambda: with_unlabeled(data.train, cfg))
     given_teacher = load_given_teacher(cfg, data, accelerator.device)
     if on_started is not None:
         on_started()
@@ -129,7 +133,7 @@ def run(
         train_set = train_set or data.train
         views = AugmentedViews(train_set.images, train_set.labels, transforms[domain], cfg.seed)
         settings = StageSettings(
-            epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, cfg.workers, cfg.unlabeled_ratio, accelerator
+            epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, workers, cfg.unlabeled_ratio, accelerator
         )
         checkpoint = run_dir / "checkpoints" / f"{name}.pt"
         fit(name, model, info, views, settings, checkpoint, teacher() if teacher else None, progress)
@@ -150,7 +154,7 @@ def run(
         root = Path(cfg.teacher_cache) if cfg.teacher_cache else run_dir / "teacher-cache"
         cache = prepare_cache(
             root, teacher_model, teacher_info, kd_train, domain, cfg.image_size, cfg.seed, cfg.views or cfg.epochs,
-            cfg.topk, cfg.batch_size, cfg.workers, progress, accelerator,
+            cfg.topk, cfg.batch_size, workers, progress, accelerator,
         )  # fmt: skip
         seconds[f"teacher_cache_{Path(domain).stem}"] = time.perf_counter() - cache_start
         return Teacher(teacher_model, teacher_info, loss, cache.reader())
@@ -230,7 +234,7 @@ def with_unlabeled(train: ImageSet, cfg: TrainConfig) -> ImageSet:
         return train
     extra = load_unlabeled_folder(Path(cfg.unlabeled), cfg.image_size, UNLABELED_LIMIT, cfg.seed)
     labels = np.concatenate([train.labels, np.full(len(extra), UNLABELED, dtype=train.labels.dtype)])
-    return ImageSet(np.concatenate([train.images, extra]), labels)
+    return ImageSet(join([train.images, extra]), labels)
 
 
 def load_given_teacher(

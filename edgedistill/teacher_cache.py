@@ -32,6 +32,7 @@ import yaml
 
 from edgedistill.errors import UserError
 from edgedistill.fileio import write_json_atomic
+from edgedistill.image_store import ImageArray, update_digest
 
 CHUNK = 256  # images per resumable unit of work
 CACHE_FILES = {"meta.json", "done", "digests.u64", "logits.f16", "topk_values.f16", "topk_index.i32", "rest.f16"}
@@ -58,7 +59,7 @@ def weights_digest(model: torch.nn.Module) -> str:
 def fingerprint(
     teacher: torch.nn.Module,
     preset_transforms: list,
-    images: np.ndarray,
+    images: ImageArray,
     labels: np.ndarray,
     image_size: int,
     seed: int,
@@ -66,7 +67,8 @@ def fingerprint(
     topk: int | None,
 ) -> dict:
     """Everything a cached answer depends on; a cache is only ever reused when all of it matches."""
-    data = hashlib.sha256(images.tobytes())
+    data = hashlib.sha256()
+    update_digest(data, images)
     data.update(labels.astype(np.int64).tobytes())
     preset = yaml.safe_dump(preset_transforms, sort_keys=True).encode()
     return {

@@ -15,7 +15,7 @@ import torch
 from rich.progress import Progress
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from edgedistill import distributed, interrupt
 from edgedistill.accelerator import CPU, Accelerator
@@ -96,19 +96,21 @@ def fit(
         teacher.model.to(accelerator.device).eval().requires_grad_(False)
     device_ids = [accelerator.device.index] if accelerator.device.type == "cuda" else None
     trained = DistributedDataParallel(model, device_ids=device_ids) if size > 1 else model
+    sampler = EpochSampler(views.labels, settings, rank, size)
+    loader = DataLoader(
+        views,
+        batch_size=settings.batch_size // size,
+        sampler=sampler,
+        num_workers=settings.workers,
+        persistent_workers=settings.workers > 0,  # workers start once a stage, not once an epoch
+        pin_memory=accelerator.device.type == "cuda",  # page-locked batches copy to the GPU asynchronously
+        drop_last=True,  # a last batch of two images would make BatchNorm statistics noise
+    )
     for epoch in range(len(history), settings.epochs):
-        views.view = teacher.cache.view_for_epoch(epoch) if teacher is not None and teacher.cache else epoch
-        order = epoch_order(views.labels, settings.seed, epoch, settings.unlabeled_ratio)
-        loader = DataLoader(
-            views,
-            batch_size=settings.batch_size // size,
-            sampler=distributed.rank_slice(order, settings.batch_size, rank, size),
-            num_workers=settings.workers,
-            pin_memory=accelerator.device.type == "cuda",  # page-locked batches copy to the GPU asynchronously
-            drop_last=True,  # a last batch of two images would make BatchNorm statistics noise
-        )
+        view = teacher.cache.view_for_epoch(epoch) if teacher is not None and teacher.cache else epoch
+        sampler.set_epoch(epoch, view)
         stats = train_one_epoch(
-            name, epoch, views.view, trained, info, loader, optimizer, schedule, scaler, teacher, accelerator, progress
+            name, epoch, view, trained, info, loader, optimizer, schedule, scaler, teacher, accelerator, progress
         )
         history.append(stats)
         if distributed.is_main():
@@ -140,7 +142,7 @@ def train_one_epoch(
     )
     totals = {"loss": 0.0, "correct": 0, "labeled": 0, "seen": 0}
     start = time.perf_counter()
-    for step, (host, labels, indices) in enumerate(loader):
+    for step, (host, labels, indices, _) in enumerate(loader):
         interrupt.check()
         images = host.to(accelerator.device, non_blocking=True)
         labels = labels.to(accelerator.device, non_blocking=True)
@@ -187,6 +189,26 @@ def train_one_epoch(
         "seconds": seconds,
         "images_per_s": seen / seconds,
     }
+
+
+class EpochSampler(Sampler):
+    """This rank's (image, view) pairs of one epoch, set before each pass with ``set_epoch``: the sampler is
+    iterated in the main process, so one DataLoader and its persistent workers serve the whole stage."""
+
+    def __init__(self, labels: np.ndarray, settings: StageSettings, rank: int, size: int):
+        self.labels, self.settings, self.rank, self.size = labels, settings, rank, size
+        self.pairs: list[tuple[int, int]] = []
+
+    def set_epoch(self, epoch: int, view: int) -> None:
+        order = epoch_order(self.labels, self.settings.seed, epoch, self.settings.unlabeled_ratio)
+        share = distributed.rank_slice(order, self.settings.batch_size, self.rank, self.size)
+        self.pairs = [(index, view) for index in share]
+
+    def __iter__(self):
+        return iter(self.pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int):

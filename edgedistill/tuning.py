@@ -13,6 +13,7 @@ import numpy as np
 
 from edgedistill.data import AugmentedViews, DataBundle, ImageSet
 from edgedistill.errors import UserError
+from edgedistill.image_store import LazyImages, select
 
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0)
 ALPHAS = (0.5, 0.7, 0.9)
@@ -51,14 +52,25 @@ def sweep_data(data: DataBundle, domain_views: AugmentedViews, seed: int) -> Swe
     else:
         order = np.random.default_rng([seed, 7]).permutation(len(data.train.labels))
         held = max(1, len(order) // 10)
-        train = ImageSet(data.train.images[order[held:]], data.train.labels[order[held:]])
-        validation = ImageSet(data.train.images[order[:held]], data.train.labels[order[:held]])
+        train = ImageSet(select(data.train.images, order[held:]), data.train.labels[order[held:]])
+        validation = ImageSet(select(data.train.images, order[:held]), data.train.labels[order[:held]])
         source, full = f"{held} training images held out of the sweep", False
     render = AugmentedViews(validation.images, validation.labels, domain_views.transform, seed)
-    views = np.stack(
-        [render.render(i, VALIDATION_VIEW).permute(1, 2, 0).numpy() for i in range(len(validation.labels))]
-    )
-    return SweepData(train, ImageSet(views, validation.labels), source, full)
+    return SweepData(train, ImageSet(ValidationViews(render), validation.labels), source, full)
+
+
+class ValidationViews(LazyImages):
+    """Each validation image's one field-domain view, rendered when a batch of them is graded."""
+
+    def __init__(self, render: AugmentedViews):
+        super().__init__(len(render), render.images.shape[1])
+        self.render = render
+
+    def rows(self, indices: np.ndarray) -> np.ndarray:
+        out = np.empty((len(indices), self.size, self.size, 3), np.uint8)
+        for row, index in enumerate(indices):
+            out[row] = self.render.render(int(index), VALIDATION_VIEW).permute(1, 2, 0).numpy()
+        return out
 
 
 def choose(rows: list[dict]) -> dict:

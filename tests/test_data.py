@@ -81,16 +81,15 @@ def test_test_classes_must_exist_in_train(image_folder):
 def test_views_are_the_same_with_and_without_workers():
     split = demo_data.generate_split(per_class=2, image_size=32, seed=1)
     views = AugmentedViews(split.images, split.labels, build_train_transform("phone", 32), seed=3)
-    views.view = 2
 
-    def batches(workers):
-        loader = DataLoader(views, batch_size=5, shuffle=False, num_workers=workers)
-        return torch.cat([images for images, _, _ in loader])
+    def batches(view, workers):
+        pairs = [(i, view) for i in range(len(views))]
+        loader = DataLoader(views, batch_size=5, sampler=pairs, num_workers=workers)
+        return torch.cat([images for images, _, _, _ in loader])
 
-    second_view = batches(0)
-    torch.testing.assert_close(second_view, batches(2), rtol=0, atol=0)
-    views.view = 3
-    assert not torch.equal(second_view, batches(0))
+    second_view = batches(2, workers=0)
+    torch.testing.assert_close(second_view, batches(2, workers=2), rtol=0, atol=0)
+    assert not torch.equal(second_view, batches(3, workers=0))
 
 
 def test_model_input_normalises_per_channel():
