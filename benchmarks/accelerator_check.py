@@ -93,7 +93,8 @@ def throughput(where: Accelerator, args, images: np.ndarray) -> dict:
     size, batch = args.image_size, args.batch_size
     views = AugmentedViews(images, np.zeros(len(images), np.int64), build_train_transform("phone", size), seed=0)
     pin = where.device.type == "cuda"
-    loader = DataLoader(views, batch_size=batch, num_workers=args.workers, pin_memory=pin, drop_last=True)
+    pairs = [(index, 0) for index in range(len(views))]  # every image's first view, as epoch 0 of the trainer
+    loader = DataLoader(views, batch, sampler=pairs, num_workers=args.workers, pin_memory=pin, drop_last=True)
     started = time.perf_counter()
     count = sum(len(b[0]) for b in loader)
     augment = count / (time.perf_counter() - started)
@@ -127,7 +128,7 @@ def throughput(where: Accelerator, args, images: np.ndarray) -> dict:
         f"teacher forward ({args.teacher})": timed(teacher_forward, args.steps, batch, where.device),
         f"student step ({args.student})": timed(student_step, args.steps, batch, where.device),
     }
-    steps = DataLoader(views, batch_size=batch, num_workers=args.workers, pin_memory=pin, drop_last=True)
+    steps = DataLoader(views, batch, sampler=pairs, num_workers=args.workers, pin_memory=pin, drop_last=True)
     loss = DistillationLoss(4.0, 0.9)
     started = time.perf_counter()
     train_one_epoch(

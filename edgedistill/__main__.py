@@ -1,3 +1,4 @@
 from edgedistill.cli import app
 
-app(prog_name="edgedistill")
+if __name__ == "__main__":  # not when a spawned worker process imports this module as __mp_main__
+    app(prog_name="edgedistill")

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from edgedistill import field
 from edgedistill.augment import build_train_transform
 from edgedistill.data import AugmentedViews, ImageSet, load_data, read_images
 from edgedistill.errors import UserError
@@ -110,12 +111,15 @@ def test_a_photo_that_cannot_be_read_leaves_no_store(image_folder, tmp_path, mon
     assert list((tmp_path / "cache" / "images").iterdir()) == []
 
 
-def test_field_split_is_written_to_disk_and_rebuilt_identically(tmp_path, monkeypatch):
-    test = ImageSet(np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8), np.arange(6) % 2)
+def test_field_split_is_written_to_disk_and_rebuilt_identically_by_worker_processes(tmp_path, monkeypatch):
+    """Large splits are corrupted by one process per core: the bytes must not depend on which process did it."""
+    test = ImageSet(np.random.default_rng(0).integers(0, 256, (70, 32, 32, 3), dtype=np.uint8), np.arange(70) % 2)
     monkeypatch.setenv("EDGEDISTILL_CACHE", str(tmp_path / "one"))
     first = build_field_split(test, ("gaussian_noise", "zoom_blur"))
     assert isinstance(first.images, DiskImages) and first.images.path.is_relative_to(tmp_path / "one")
     monkeypatch.setenv("EDGEDISTILL_CACHE", str(tmp_path / "two"))
+    monkeypatch.setattr(field, "PARALLEL_FROM_PIXELS", 0)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
     rebuilt = build_field_split(test, ("gaussian_noise", "zoom_blur"))
     assert first.images.path.read_bytes() == rebuilt.images.path.read_bytes()
-    np.testing.assert_array_equal(first.labels, test.labels[np.tile(np.arange(6), 2)])
+    np.testing.assert_array_equal(first.labels, test.labels[np.tile(np.arange(70), 2)])

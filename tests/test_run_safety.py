@@ -230,8 +230,8 @@ def interrupt_after(args: list[str], ready: Path, ignore_sigint: bool) -> subpro
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_ctrl_c_stops_a_run_started_in_the_background_and_it_resumes(finished_run, tmp_path, workers):
-    """A run started with SIGINT ignored (a shell's background job, a CI runner) still stops on SIGINT; with
-    DataLoader workers, each epoch starts new ones, so the signal lands while they start."""
+    """A run started with SIGINT ignored (a shell's background job, a CI runner) still stops on SIGINT, with and
+    without DataLoader workers (which receive the signal too)."""
     _, data = finished_run
     out = tmp_path / "run"
     args = ["train", "--data", str(data), "--epochs", "1", "--teacher-epochs", "100", "--batch-size", "8"]
