@@ -9,7 +9,8 @@ process's own high-water mark (VmHWM) is read as it exits.
 
     python benchmarks/memory.py --cifar10 ../shared/datasets/cifar10-jpg.tar.gz --images 2000 8000
 
-Results go to benchmarks/results/memory.json after each size, so a stopped benchmark keeps what it measured.
+Results go to benchmarks/results/memory.json (``--out``) after each size, so a stopped benchmark keeps what it
+measured.
 """
 
 import argparse
@@ -25,6 +26,8 @@ import time
 from pathlib import Path
 
 from PIL import Image
+
+from edgedistill.provenance import provenance
 
 RESULTS = Path(__file__).parent / "results" / "memory.json"
 SIZE = 224
@@ -47,7 +50,7 @@ def make_folder(archive: Path, root: Path, images: int) -> Path:
     for number in range(images):
         name = classes[number % len(classes)]
         photo = per_class[name][number // len(classes)]
-        split = "test" if number % TEST_SHARE == 0 else "train"
+        split = "test" if (number // len(classes)) % TEST_SHARE == 0 else "train"
         target = partial / split / name / f"{number:05d}.jpg"
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.open(photo).convert("RGB").resize((SIZE, SIZE), Image.Resampling.BICUBIC).save(target, quality=90)
@@ -108,8 +111,10 @@ def main() -> None:
     parser.add_argument("--student", default="timm:mobilenetv3_small_050")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "edgedistill-memory")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    results = {"image_size": SIZE, "teacher": args.teacher, "student": args.student, "cpus": os.cpu_count(), "runs": {}}
+    started = time.perf_counter()
+    results = {"image_size": SIZE, "teacher": args.teacher, "student": args.student, "runs": {}}
     for images in args.images:
         folder = make_folder(args.cifar10, args.work, images)
         cache = args.work / f"cache-{images}"
@@ -126,8 +131,9 @@ def main() -> None:
         if len(results["runs"]) > 1:
             peaks = [run["peak_tree_pss_mib"] for run in results["runs"].values()]
             results["largest_over_smallest"] = max(peaks) / min(peaks)
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        results["provenance"] = provenance(started)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
     if "largest_over_smallest" in results:
         print(f"largest / smallest peak: {results['largest_over_smallest']:.3f}")
 
