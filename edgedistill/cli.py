@@ -14,7 +14,8 @@ from rich.table import Table
 from edgedistill import distributed, interrupt
 from edgedistill.accelerator import resolve as resolve_accelerator
 from edgedistill.cli_augment import augment_app
-from edgedistill.config import DEFAULT_STUDENT, TrainConfig
+from edgedistill.config import DEFAULT_STUDENT, TrainConfig, read_settings
+from edgedistill.errors import UserError
 from edgedistill.terminal import console, errors, fail, one_line_errors
 
 app = typer.Typer(
@@ -50,7 +51,11 @@ def train(
     ] = TrainConfig.teacher_epochs,
     image_size: Annotated[int, typer.Option(help="Input resolution in pixels.")] = TrainConfig.image_size,
     batch_size: Annotated[int, typer.Option()] = TrainConfig.batch_size,
-    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = TrainConfig.lr,
+    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate of the students.")] = TrainConfig.lr,
+    teacher_lr: Annotated[
+        float | None, typer.Option(help="Peak learning rate of a teacher trained in the run. Default: --lr.")
+    ] = TrainConfig.teacher_lr,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = TrainConfig.weight_decay,
     temperature: Annotated[
         str, typer.Option(help="Distillation temperature T, or 'auto' (swept on field-domain validation views).")
     ] = str(TrainConfig.temperature),
@@ -90,6 +95,13 @@ def train(
     ] = TrainConfig.unlabeled_ratio,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = TrainConfig.device,
     amp: Annotated[str, typer.Option(help=AMP_HELP)] = TrainConfig.amp,
+    field_grid: Annotated[
+        str, typer.Option(help="Severities per field test image: balanced (one, in turn) or full (all five).")
+    ] = TrainConfig.field_grid,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Settings from a YAML file (a run's config.yaml, or some settings); options given override."),
+    ] = None,
     context: typer.Context = None,
 ) -> None:
     """Train (or load) a teacher and distil a student on field-domain views, then evaluate all of it."""
@@ -103,18 +115,30 @@ def train(
         given.add("cache_teacher")
     if resume and out is None:
         fail("--resume needs --out RUN_DIR, the run to continue")
+    if resume and config is not None:
+        fail("--resume continues a run with its saved settings and --config starts one from a file; pass one of them")
     with one_line_errors():
-        out = out or Path("runs") / f"{Path(domain).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-        cfg = TrainConfig(
-            out=str(out), domain=domain, data=data, teacher=teacher, student=student, pretrained=pretrained,
-            epochs=epochs, teacher_epochs=teacher_epochs, image_size=image_size, batch_size=batch_size, lr=lr,
+        flags = dict(
+            out=str(out) if out else None, domain=domain, data=data, teacher=teacher, student=student,
+            pretrained=pretrained, epochs=epochs, teacher_epochs=teacher_epochs, image_size=image_size,
+            batch_size=batch_size, lr=lr, teacher_lr=teacher_lr, weight_decay=weight_decay,
             temperature=parse_setting(temperature, "temperature"), alpha=parse_setting(alpha, "alpha"),
-            sweep_epochs=sweep_epochs, seed=seed, workers=workers,
-            cache_teacher=cache_teacher or teacher_cache is not None,
+            sweep_epochs=sweep_epochs, seed=seed, workers=workers, field_grid=field_grid,
+            alone_on_clean=alone_on_clean, cache_teacher=cache_teacher,
             teacher_cache=str(teacher_cache) if teacher_cache else None, views=views, topk=topk,
-            unlabeled=str(unlabeled) if unlabeled else None, unlabeled_ratio=unlabeled_ratio,
-            alone_on_clean=alone_on_clean, device=device, amp=amp,
+            unlabeled=str(unlabeled) if unlabeled else None, unlabeled_ratio=unlabeled_ratio, device=device, amp=amp,
         )  # fmt: skip
+        if config is not None and not config.is_file():
+            raise UserError(
+                f"--config {config} is not a file; give a YAML file of settings, such as a run's config.yaml"
+            )
+        from_file = read_settings(config) if config else {}
+        settings = {**flags, **from_file, **{name: flags[name] for name in given if name in flags}}
+        settings["cache_teacher"] = settings["cache_teacher"] or settings["teacher_cache"] is not None
+        if settings["out"] is None:
+            settings["out"] = str(Path("runs") / f"{Path(settings['domain']).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+        out = Path(settings["out"])
+        cfg = TrainConfig(**settings)
         saved = TrainConfig.load(out) if resume else cfg  # a resumed run keeps its device unless given anew
         where = resolve_accelerator(device if "device" in given else saved.device, saved.amp)
     distributed.init_from_env(where.device)

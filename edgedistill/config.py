@@ -32,7 +32,8 @@ class TrainConfig:
     teacher_epochs: int = 30
     image_size: int = 32
     batch_size: int = 128
-    lr: float = 3e-3
+    lr: float = 3e-3  # peak AdamW learning rate of the students
+    teacher_lr: float | None = None  # of a teacher trained in the run; None: lr
     weight_decay: float = 0.05
     temperature: float | str = 4.0  # or "auto": swept on validation views of the field domain
     alpha: float | str = 0.9  # or "auto"
@@ -59,26 +60,34 @@ class TrainConfig:
 
     @classmethod
     def load(cls, run_dir: Path) -> "TrainConfig":
+        """The saved config of the run in ``run_dir``."""
         path = run_dir / "config.yaml"
         if not path.is_file():
             raise UserError(f"{run_dir} has no config.yaml, so it is not a run to resume; start it without --resume")
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except (yaml.YAMLError, UnicodeDecodeError) as error:
-            reason = str(error).splitlines()[0]
-            raise UserError(f"{path} is damaged ({reason}); restore it or start a new run") from None
-        if not isinstance(raw, dict):
-            raise UserError(f"{path} is damaged (not a mapping of settings); restore it or start a new run")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise UserError(f"{path} has unknown keys {unknown}; it was written by another version of edgedistill")
-        if "out" not in raw:
+        settings = read_settings(path)
+        if "out" not in settings:
             raise UserError(f"{path} is damaged (no 'out'); restore it or start a new run")
         try:
-            return cls(**raw)
+            return cls(**settings)
         except UserError as error:
             raise UserError(f"{path}: {error}") from None
+
+
+def read_settings(path: Path) -> dict:
+    """The settings of a YAML file (a run's config.yaml, or one a user wrote with some of them), checked for
+    names only: values are checked when the config is made."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        reason = str(error).splitlines()[0]
+        raise UserError(f"{path} is damaged ({reason}); restore it or start a new run") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path} is damaged (not a mapping of settings); restore it or start a new run")
+    known = [f.name for f in fields(TrainConfig)]
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise UserError(f"{path} has unknown settings {unknown}; the settings are {known}")
+    return raw
 
 
 # (kind, low, high) per numeric setting; a None high is unbounded. "auto" is allowed where noted.
@@ -88,6 +97,7 @@ RANGES: dict[str, tuple[type, float, float | None]] = {
     "image_size": (int, MIN_IMAGE_SIZE, None),
     "batch_size": (int, 2, None),
     "lr": (float, 0.0, None),
+    "teacher_lr": (float, 0.0, None),
     "weight_decay": (float, 0.0, None),
     "temperature": (float, 0.01, None),
     "alpha": (float, 0.0, 1.0),
@@ -99,7 +109,7 @@ RANGES: dict[str, tuple[type, float, float | None]] = {
     "unlabeled_ratio": (float, 0.0, None),
 }
 MAY_BE_AUTO = ("temperature", "alpha")
-MAY_BE_NONE = ("teacher", "sweep_epochs", "teacher_cache", "views", "topk", "unlabeled", "workers")
+MAY_BE_NONE = ("teacher", "teacher_lr", "sweep_epochs", "teacher_cache", "views", "topk", "unlabeled", "workers")
 FLAGS = ("pretrained", "alone_on_clean", "cache_teacher")
 WHY_MIN_IMAGE_SIZE = f"the field split's corruptions need at least {MIN_IMAGE_SIZE} px"
 
@@ -117,7 +127,7 @@ def check_setting(name: str, value: object) -> None:
         return
     if name == "field_grid":
         if value not in FIELD_GRIDS:
-            raise UserError(f"field_grid must be one of {list(FIELD_GRIDS)}, got {value!r}")
+            raise UserError(f"--field-grid must be one of {list(FIELD_GRIDS)}, got {value!r}")
         return
     if name not in RANGES:
         if not isinstance(value, str) or not value:

@@ -119,6 +119,7 @@ def run(
         epochs: int,
         teacher: Callable[[], Teacher] | None = None,
         train_set: ImageSet | None = None,
+        lr: float = cfg.lr,
     ):
         """Train one stage unless its weights exist; ``teacher`` is made only when the stage trains, so a
         resumed run never rebuilds a teacher cache for a finished stage."""
@@ -133,7 +134,7 @@ def run(
         train_set = train_set or data.train
         views = AugmentedViews(train_set.images, train_set.labels, transforms[domain], cfg.seed)
         settings = StageSettings(
-            epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.seed, workers, cfg.unlabeled_ratio, accelerator
+            epochs, cfg.batch_size, lr, cfg.weight_decay, cfg.seed, workers, cfg.unlabeled_ratio, accelerator
         )
         checkpoint = run_dir / "checkpoints" / f"{name}.pt"
         fit(name, model, info, views, settings, checkpoint, teacher() if teacher else None, progress)
@@ -144,7 +145,11 @@ def run(
         return model, info
 
     teacher_model, teacher_info = given_teacher or train_stage(
-        "teacher", parse_timm_spec(cfg.teacher or DEFAULT_TEACHER), cfg.domain, cfg.teacher_epochs
+        "teacher",
+        parse_timm_spec(cfg.teacher or DEFAULT_TEACHER),
+        cfg.domain,
+        cfg.teacher_epochs,
+        lr=cfg.lr if cfg.teacher_lr is None else cfg.teacher_lr,
     )
 
     def teacher_for(domain: str, loss: DistillationLoss, cached: bool = True) -> Teacher:

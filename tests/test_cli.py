@@ -2,11 +2,15 @@
 
 import json
 import shutil
+from dataclasses import fields
 
 import pytest
+import typer
+import yaml
 from conftest import run_cli
 
-from edgedistill.config import DEFAULT_STUDENT
+from edgedistill.cli import app
+from edgedistill.config import DEFAULT_STUDENT, TrainConfig
 from edgedistill.models import load_checkpoint
 
 METRIC_KEYS = ("clean_acc", "field_acc", "heldout_acc", "params", "macs")
@@ -171,3 +175,42 @@ def test_unlabeled_images_are_distilled_and_their_effect_reported(image_folder, 
         "train", "--data", str(image_folder), "--unlabeled", str(tmp_path / "nope"), "--out", str(tmp_path / "r")
     )
     assert missing.returncode == 1 and "is not a folder" in missing.stderr
+
+
+def test_every_setting_has_a_flag():
+    """One definition of the settings: every field of a run's config.yaml can be given on the command line."""
+    options = {param.name for param in typer.main.get_command(app).commands["train"].params}
+    assert {setting.name for setting in fields(TrainConfig)} <= options
+
+
+def test_a_config_file_runs_and_a_runs_own_config_reruns_to_the_same_figures(image_folder, tmp_path):
+    settings = tmp_path / "run.yaml"
+    settings.write_text(
+        f"data: {image_folder}\nepochs: 3\nteacher_epochs: 1\nbatch_size: 8\nworkers: 0\nseed: 3\n"
+        "teacher_lr: 0.002\nweight_decay: 0.01\nfield_grid: full\n"
+    )
+    first = run_cli("train", "--config", str(settings), "--epochs", "1", "--out", str(tmp_path / "first"))
+    assert first.returncode == 0, first.stderr
+    saved = yaml.safe_load((tmp_path / "first" / "config.yaml").read_text())
+    assert saved["epochs"] == 1 and saved["seed"] == 3 and saved["teacher_lr"] == 0.002  # option over file
+    assert saved["field_grid"] == "full" and saved["weight_decay"] == 0.01
+    again = run_cli("train", "--config", str(tmp_path / "first" / "config.yaml"), "--out", str(tmp_path / "again"))
+    assert again.returncode == 0, again.stderr
+    one, two = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("first", "again"))
+    for model in ("teacher", "student_scratch", "student_kd", "student_kd_clean"):
+        for key in ("clean_acc", "field_acc", "heldout_acc"):
+            assert one[model][key] == two[model][key], (model, key)
+    assert {**one["config"], "out": None} == {**two["config"], "out": None}
+    assert one["data"]["field"] == 45 * one["data"]["test"]  # the full grid: 9 corruptions x 5 severities
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("epoch: 3\n", "has unknown settings ['epoch']; the settings are ['out', "),
+    ("epochs: 0\n", "--epochs must be at least 1, got 0"),
+])  # fmt: skip
+def test_a_bad_config_file_gets_one_line(tmp_path, text, problem):
+    settings = tmp_path / "run.yaml"
+    settings.write_text(text)
+    result = run_cli("train", "--config", str(settings), "--out", str(tmp_path / "run"))
+    assert result.returncode != 0 and problem in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

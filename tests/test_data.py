@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -5,7 +7,7 @@ from torch.utils.data import DataLoader
 
 from edgedistill import demo_data
 from edgedistill.augment import build_train_transform
-from edgedistill.data import AugmentedViews, load_data, to_model_input
+from edgedistill.data import AugmentedViews, load_data, to_model_input, worker_count
 from edgedistill.errors import UserError
 
 
@@ -131,3 +133,11 @@ def test_cifar10_offline_failure_is_one_clear_line(monkeypatch):
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", unreachable)
     with pytest.raises(UserError, match=r"could not load CIFAR-10 .*--data PATH_TO_IMAGEFOLDER"):
         load_data("cifar10", 32)
+
+
+def test_worker_count_defaults_to_this_process_share_of_the_cores(monkeypatch):
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert worker_count(None) == cores and worker_count(0) == 0 and worker_count(5) == 5
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(cores * 2))  # more torchrun processes than cores: one each
+    assert worker_count(None) == 1
