@@ -44,12 +44,13 @@ from edgedistill.field import CAMERA_CORRUPTIONS, HELD_OUT_CORRUPTIONS, build_fi
 from edgedistill.fileio import write_json_atomic
 from edgedistill.provenance import provenance
 from edgedistill.run import open_run, run
+from edgedistill.stages import ALONE, ALONE_CLEAN, DISTILLED, DISTILLED_CLEAN, TEACHER
 
-VARIANTS = {
-    "student_scratch_clean": "alone, clean views",
-    "student_scratch": "alone, phone views",
-    "student_kd_clean": "distilled, clean views",
-    "student_kd": "distilled, phone views",
+VARIANTS = {  # the run's students, named for this benchmark's phone domain
+    ALONE_CLEAN.name: "alone, clean views",
+    ALONE.name: "alone, phone views",
+    DISTILLED_CLEAN.name: "distilled, clean views",
+    DISTILLED.name: "distilled, phone views",
 }
 SPLITS = ("clean_acc", "field_acc", "heldout_acc")
 
@@ -98,7 +99,7 @@ def mean_std(values: list[float]) -> dict:
 def summarise(all_metrics: list[dict]) -> dict:
     """Mean and standard deviation over seeds of every split and corruption, per variant; the teacher once."""
     summary = {}
-    for key in ["teacher", *VARIANTS]:
+    for key in [TEACHER.name, *VARIANTS]:
         runs = [m[key] for m in all_metrics]
         by_corruption = {**runs[0]["field_acc_by_corruption"], **runs[0]["heldout_acc_by_corruption"]}
         summary[key] = {
@@ -114,13 +115,13 @@ def summarise(all_metrics: list[dict]) -> dict:
     return summary
 
 
-def goals(summary: dict, int8_field_loss: float | None) -> list[dict]:
-    """The issue's goals, each with the figures it was judged on."""
+def checks(summary: dict, int8_field_loss: float | None) -> list[dict]:
+    """What distillation on field-matched views must deliver here, each claim with the figures it is judged on."""
     field = {key: summary[key]["field_acc"] for key in summary}
-    kd, alone, kd_clean = field["student_kd"], field["student_scratch"], field["student_kd_clean"]
-    clean_loss = summary["student_kd_clean"]["clean_acc"]["mean"] - summary["student_kd"]["clean_acc"]["mean"]
-    kept = kd["mean"] / field["teacher"]["mean"]
-    ratio = summary["teacher"]["macs"] / summary["student_kd"]["macs"]
+    kd, alone, kd_clean = field[DISTILLED.name], field[ALONE.name], field[DISTILLED_CLEAN.name]
+    clean_loss = summary[DISTILLED_CLEAN.name]["clean_acc"]["mean"] - summary[DISTILLED.name]["clean_acc"]["mean"]
+    kept = kd["mean"] / field[TEACHER.name]["mean"]
+    ratio = summary[TEACHER.name]["macs"] / summary[DISTILLED.name]["macs"]
     beat_alone = kd["mean"] - alone["mean"]
     beat_clean = kd["mean"] - kd_clean["mean"]
     rows = [
@@ -153,7 +154,7 @@ def goals(summary: dict, int8_field_loss: float | None) -> list[dict]:
                 f"{-int8_field_loss * 100:+.1f} points",
             )
         )
-    return [{"goal": goal, "met": bool(met), "figures": figures} for goal, met, figures in rows]
+    return [{"claim": claim, "holds": bool(holds), "figures": figures} for claim, holds, figures in rows]
 
 
 def export_and_bench(run_dir: Path, variant: str, subset: Path, precisions: list[str]) -> Path:
@@ -161,7 +162,9 @@ def export_and_bench(run_dir: Path, variant: str, subset: Path, precisions: list
     export_dir = run_dir / "export"
     cli = [sys.executable, "-m", "edgedistill"]
     source = (
-        [str(run_dir)] if variant == "student_kd" else [str(run_dir / f"{variant}.safetensors"), "--data", str(subset)]
+        [str(run_dir)]
+        if variant == DISTILLED.name
+        else [str(run_dir / f"{variant}.safetensors"), "--data", str(subset)]
     )
     for precision in precisions:
         command = [
@@ -210,7 +213,7 @@ def grade_artifacts(export_dir: Path, data: DataBundle, splits: dict[str, ImageS
 
 def export_rows(summary: dict, best: str, graded: list[dict], export_dir: Path) -> list[dict]:
     """The README's table: the PyTorch student, then each graded artifact with its host p50 latency."""
-    teacher, alone = summary["teacher"]["field_acc"]["mean"], summary["student_scratch"]["field_acc"]["mean"]
+    teacher, alone = summary[TEACHER.name]["field_acc"]["mean"], summary[ALONE.name]["field_acc"]["mean"]
     p50 = {(m.format, m.precision): m.p50_ms for m in gather_measurements(export_dir.parent)[0]}
     base = {"arch": summary[best]["arch"], "macs": summary[best]["macs"], "params": summary[best]["params"]}
     rows = []
@@ -230,21 +233,21 @@ def percent(stat: dict) -> str:
     return f"{stat['mean']:.1%} ± {stat['std']:.1%}"
 
 
-def print_tables(console: Console, summary: dict, goal_rows: list[dict], rows: list[dict], seeds: int) -> None:
+def print_tables(console: Console, summary: dict, check_rows: list[dict], rows: list[dict], seeds: int) -> None:
     table = Table(title=f"CIFAR-10 -> phone field, {seeds} seeds (mean ± std)")
     for column in ("model", "arch", "MACs", "clean acc", "field acc", "held-out acc"):
         table.add_column(column, justify="left" if column in ("model", "arch") else "right")
-    for key, label in {"teacher": "teacher", **VARIANTS}.items():
+    for key, label in {TEACHER.name: TEACHER.label, **VARIANTS}.items():
         s = summary[key]
         table.add_row(label, s["arch"], f"{s['macs'] / 1e6:.1f} M", *(percent(s[split]) for split in SPLITS))
     console.print(table)
-    corruptions = list(summary["teacher"]["by_corruption"])
+    corruptions = list(summary[TEACHER.name]["by_corruption"])
     table = Table(title="Field accuracy by corruption (mean over seeds); the last three are held out")
     table.add_column("model")
     for c in corruptions:
         table.add_column(c.replace("_", " "), justify="right")
     table.add_column("mean of 9", justify="right")
-    for key, label in {"teacher": "teacher", **VARIANTS}.items():
+    for key, label in {TEACHER.name: TEACHER.label, **VARIANTS}.items():
         by = summary[key]["by_corruption"]
         nine = np.mean([by[c]["mean"] for c in CAMERA_CORRUPTIONS])
         table.add_row(label, *(f"{by[c]['mean']:.0%}" for c in corruptions), f"{nine:.1%}")
@@ -260,11 +263,11 @@ def print_tables(console: Console, summary: dict, goal_rows: list[dict], rows: l
             f"{row['size_bytes'] / 1e6:.2f} MB", latency,
         )  # fmt: skip
     console.print(table)
-    table = Table(title="Goals")
-    for column in ("goal", "met", "figures"):
+    table = Table(title="Claims")
+    for column in ("claim", "holds", "figures"):
         table.add_column(column)
-    for goal in goal_rows:
-        table.add_row(goal["goal"], "yes" if goal["met"] else "NO", goal["figures"])
+    for check in check_rows:
+        table.add_row(check["claim"], "yes" if check["holds"] else "NO", check["figures"])
     console.print(table)
 
 
@@ -303,8 +306,8 @@ def main() -> None:
     fp32 = [r["field_acc"] for r in rows if r["model"].endswith("fp32")]
     int8 = [r["field_acc"] for r in rows if r["model"].endswith("int8")]
     int8_loss = max(fp32) - min(int8) if fp32 and int8 else None
-    goal_rows = goals(summary, int8_loss)
-    print_tables(console, summary, goal_rows, rows, len(args.seeds))
+    check_rows = checks(summary, int8_loss)
+    print_tables(console, summary, check_rows, rows, len(args.seeds))
     result = {
         **provenance(started),
         "settings": {
@@ -327,7 +330,7 @@ def main() -> None:
         "summary": summary,
         "best_variant": best,
         "exported": rows,
-        "goals": goal_rows,
+        "checks": check_rows,
         "seeds": [{k: v for k, v in m.items() if k != "config"} for m in all_metrics],
     }
     write_json_atomic(args.out, result)

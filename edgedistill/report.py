@@ -12,15 +12,9 @@ from edgedistill.device_report import COLUMNS as DEVICE_COLUMNS
 from edgedistill.device_report import Measurement, gather_measurements, measurement_rows, recommendation
 from edgedistill.errors import UserError
 from edgedistill.fileio import write_text_atomic
+from edgedistill.stages import TABLE_ORDER, TEACHER
 
-ROWS = {
-    "teacher": "teacher",
-    "student_scratch": "student alone",
-    "student_scratch_clean": "alone, clean views",
-    "student_kd_clean": "KD, clean views",
-    "student_kd_labeled_only": "KD, labeled only",
-    "student_kd": "KD, domain views",
-}
+ROWS = {stage.name: stage.label for stage in TABLE_ORDER}
 COLUMNS = ("model", "arch", "clean acc", "field acc", "held-out acc", "agree (field)", "params", "MACs")
 
 
@@ -83,7 +77,7 @@ def write_report(path: Path, metrics: dict) -> None:
 
 def training_lines(metrics: dict) -> list[str]:
     cfg, data = metrics["config"], metrics["data"]
-    corruptions = list(accuracy_by_corruption(metrics["teacher"]))
+    corruptions = list(accuracy_by_corruption(metrics[TEACHER.name]))
     by_corruption = [
         [label] + [f"{accuracy_by_corruption(metrics[key])[c]:.1%}" for c in corruptions]
         for key, label in ROWS.items()

@@ -45,6 +45,7 @@ from edgedistill.models import (
 )
 from edgedistill.report import write_report
 from edgedistill.rundir import RunClaim, absolute_inputs, prepare_run_dir, reopen_run_dir, resume_config
+from edgedistill.stages import ALONE, DISTILLED, DISTILLED_LABELED_ONLY, TEACHER, plan
 from edgedistill.trainer import StageSettings, Teacher, fit
 from edgedistill.tuning import SweepData, candidates, choose, sweep_data
 
@@ -145,7 +146,7 @@ def run(
         return model, info
 
     teacher_model, teacher_info = given_teacher or train_stage(
-        "teacher",
+        TEACHER.name,
         parse_timm_spec(cfg.teacher or DEFAULT_TEACHER),
         cfg.domain,
         cfg.teacher_epochs,
@@ -185,23 +186,12 @@ def run(
         tuning["chosen"] = choose(rows)
     chosen = tuning["chosen"] if tuning else {"temperature": grid[0][0], "alpha": grid[0][1]}
     loss = DistillationLoss(chosen["temperature"], chosen["alpha"])
-    models = {
-        "teacher": (teacher_model, teacher_info),
-        "student_scratch": train_stage("student_scratch", student_arch, cfg.domain, cfg.epochs),
-        "student_kd": train_stage(
-            "student_kd", student_arch, cfg.domain, cfg.epochs, lambda: teacher_for(cfg.domain, loss), kd_train
-        ),
-    }
-    if cfg.domain != "clean" and cfg.alone_on_clean:
-        models["student_scratch_clean"] = train_stage("student_scratch_clean", student_arch, "clean", cfg.epochs)
-    if cfg.domain != "clean":
-        models["student_kd_clean"] = train_stage(
-            "student_kd_clean", student_arch, "clean", cfg.epochs, lambda: teacher_for("clean", loss), kd_train
-        )
-    if kd_train is not data.train:  # what the unlabeled images add: the same distillation without them
-        models["student_kd_labeled_only"] = train_stage(
-            "student_kd_labeled_only", student_arch, cfg.domain, cfg.epochs, lambda: teacher_for(cfg.domain, loss)
-        )
+    models = {TEACHER.name: (teacher_model, teacher_info)}
+    for stage in plan(cfg):
+        domain = stage.domain(cfg)
+        teacher = (lambda domain=domain: teacher_for(domain, loss)) if stage.distilled else None
+        train_set = kd_train if stage.unlabeled else data.train
+        models[stage.name] = train_stage(stage.name, student_arch, domain, cfg.epochs, teacher, train_set)
 
     if not distributed.is_main():
         return None  # rank 0 evaluates and writes; the other ranks' weights are the same
@@ -218,14 +208,14 @@ def run(
     }
     metrics["config"] = vars(cfg)
     metrics["distillation"] = {"temperature": chosen["temperature"], "alpha": chosen["alpha"], "sweep": tuning}
-    if "student_kd_labeled_only" in metrics:
-        alone = metrics["student_kd_labeled_only"]
+    if DISTILLED_LABELED_ONLY.name in metrics:
+        alone = metrics[DISTILLED_LABELED_ONLY.name]
         metrics["unlabeled"] = {
             "folder": cfg.unlabeled,
             "images": len(kd_train.labels) - len(data.train.labels),
             "ratio": cfg.unlabeled_ratio,
-            "field_acc_gain": metrics["student_kd"]["field_acc"] - alone["field_acc"],
-            "clean_acc_gain": metrics["student_kd"]["clean_acc"] - alone["clean_acc"],
+            "field_acc_gain": metrics[DISTILLED.name]["field_acc"] - alone["field_acc"],
+            "clean_acc_gain": metrics[DISTILLED.name]["clean_acc"] - alone["clean_acc"],
         }
     write_json_atomic(run_dir / "metrics.json", metrics)
     write_report(run_dir / "report.md", metrics)
@@ -289,14 +279,14 @@ def evaluate_models(models: dict, data: DataBundle, field: FieldSplit, held_out:
             "macs": count_macs(model, image_size),
         }
     for name in models:
-        if name != "teacher":
-            metrics[name]["agreement_clean"] = agreement(logits[name][0], logits["teacher"][0])
-            metrics[name]["agreement_field"] = agreement(logits[name][1], logits["teacher"][1])
-    teacher_field = metrics["teacher"]["field_acc"]
-    scratch_field = metrics["student_scratch"]["field_acc"]
-    kd_field = metrics["student_kd"]["field_acc"]
+        if name != TEACHER.name:
+            metrics[name]["agreement_clean"] = agreement(logits[name][0], logits[TEACHER.name][0])
+            metrics[name]["agreement_field"] = agreement(logits[name][1], logits[TEACHER.name][1])
+    teacher_field = metrics[TEACHER.name]["field_acc"]
+    scratch_field = metrics[ALONE.name]["field_acc"]
+    kd_field = metrics[DISTILLED.name]["field_acc"]
     gap = teacher_field - scratch_field
     metrics["gap_recovered_field"] = (kd_field - scratch_field) / gap if abs(gap) > 1e-9 else None
     metrics["teacher_share_kept_field"] = kd_field / teacher_field if teacher_field > 0 else None
-    metrics["macs_ratio_teacher_to_student"] = metrics["teacher"]["macs"] / max(metrics["student_kd"]["macs"], 1)
+    metrics["macs_ratio_teacher_to_student"] = metrics[TEACHER.name]["macs"] / max(metrics[DISTILLED.name]["macs"], 1)
     return metrics

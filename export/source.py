@@ -10,9 +10,10 @@ from edgedistill.config import TrainConfig
 from edgedistill.devices.harness import sha256_of
 from edgedistill.errors import UserError
 from edgedistill.models import ModelInfo, load_checkpoint, load_state_dict_checkpoint, parse_timm_spec
+from edgedistill.stages import DISTILLED, TEACHER
 
-RUN_STUDENT = "student_kd.safetensors"
-RUN_TEACHER = "teacher.safetensors"
+RUN_STUDENT = f"{DISTILLED.name}.safetensors"
+RUN_TEACHER = f"{TEACHER.name}.safetensors"
 
 
 @dataclass

@@ -12,7 +12,7 @@ SCRIPT = Path(__file__).parent.parent / "benchmarks" / "cifar10_field.py"
 
 
 @pytest.mark.slow
-def test_quick_benchmark_writes_every_variant_artifact_and_goal(tmp_path):
+def test_quick_benchmark_writes_every_variant_artifact_and_claim(tmp_path):
     out = tmp_path / "result.json"
     command = [sys.executable, str(SCRIPT), "--data", "demo", "--quick", "--work", str(tmp_path / "work")]
     finished = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=900)
@@ -30,5 +30,5 @@ def test_quick_benchmark_writes_every_variant_artifact_and_goal(tmp_path):
     assert all(row["p50_ms"] > 0 for row in exported.values())
     # the two fp32 artifacts are one model: graded on the same thousands of images, they must agree
     assert exported["executorch fp32"]["field_acc"] == pytest.approx(exported["tflite fp32"]["field_acc"], abs=0.005)
-    assert [type(goal["met"]) for goal in result["goals"]] == [bool] * 5
-    assert "Goals" in finished.stdout
+    assert [type(check["holds"]) for check in result["checks"]] == [bool] * 5
+    assert "Claims" in finished.stdout

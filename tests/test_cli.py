@@ -25,7 +25,7 @@ def test_help_lists_every_command():
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    """The issue's smoke run: one epoch of everything on the demo data, with the full 2x2 of students."""
+    """The smoke run: one epoch of everything on the demo data, with the full 2x2 of students."""
     out = tmp_path_factory.mktemp("runs") / "smoke"
     result = run_cli(
         "train", "--domain", "phone", "--data", "demo", "--epochs", "1", "--teacher-epochs", "1", "--alone-on-clean",
