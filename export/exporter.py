@@ -1,6 +1,7 @@
 """``edgedistill export``: every format a target needs, exported once, verified with its runtime,
 and gathered into one bundle per target."""
 
+import importlib.util
 import os
 import re
 import shutil
@@ -23,12 +24,23 @@ FORMATS = {module.NAME: module for module in (to_executorch, to_tflite, to_corem
 TARGETS = {"android": ("executorch", "tflite"), "ios": ("coreml", "executorch")}
 LOG_NAME = "export.log"
 RUNTIMES = {"executorch": "executorch", "tflite": "litert", "coreml": "predict"}
+CONVERTER_MODULES = {  # what each format's converter imports; pip's extra of the same name brings them
+    "executorch": ("executorch", "torchao"),
+    "tflite": ("litert_torch", "ai_edge_litert", "torchao"),
+    "coreml": ("coremltools",),
+}
 
 
 def check_request(targets: list[str], precision: str) -> list[str]:
     """The formats to export, refusing a precision that one of them cannot give."""
     formats = list(dict.fromkeys(name for target in targets for name in TARGETS[target]))
     for name in formats:
+        missing = [module for module in CONVERTER_MODULES[name] if importlib.util.find_spec(module) is None]
+        if missing:
+            raise UserError(
+                f"{name} export needs {', '.join(missing)}, which is not installed: pip install 'edgedistill[{name}]' "
+                f"(or [all]), or choose a --target without {name}"
+            )
         if precision not in FORMATS[name].PRECISIONS:
             raise UserError(
                 f"{name} export does not offer {precision}; it offers {list(FORMATS[name].PRECISIONS)}. "

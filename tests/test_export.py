@@ -1,6 +1,7 @@
 """Export with the real converters and runtimes: ExecuTorch, LiteRT and Core ML (spec only off
 macOS), bundles, manifests and the verifier's contract."""
 
+import importlib.util
 import json
 import platform
 import tempfile
@@ -14,7 +15,8 @@ from safetensors.torch import save_file
 
 from edgedistill.config import TrainConfig
 from edgedistill.devices.harness import sha256_of
-from edgedistill.export.exporter import FORMATS, export_one
+from edgedistill.errors import UserError
+from edgedistill.export.exporter import FORMATS, check_request, export_one
 from edgedistill.export.golden import Golden
 from edgedistill.export.source import ExportSource
 from edgedistill.export.verify import Verdict, score_outputs
@@ -197,3 +199,12 @@ def test_an_operator_a_format_cannot_take_is_named():
         verdict = export_one(module, source, golden, "fp32", [], Path(tempfile.mkdtemp()) / module.FILENAME).verdict
         assert len(verdict.problems) == 1 and "det" in verdict.problems[0], (name, verdict.problems)
         assert verdict.problems[0].startswith(f"cannot export timm:det to {name}")
+
+
+def test_a_target_whose_converter_is_not_installed_is_refused_before_any_work(monkeypatch):
+    """Each format comes with its own extra: a user who installed [executorch] only hears which one to add."""
+    installed = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "litert_torch" else installed(name))
+    with pytest.raises(UserError, match=r"tflite export needs litert_torch.*pip install 'edgedistill\[tflite\]'"):
+        check_request(["android"], "fp32")
+    assert check_request(["ios"], "fp32") == ["coreml", "executorch"]
