@@ -103,6 +103,9 @@ def fit(
         sampler=sampler,
         num_workers=settings.workers,
         persistent_workers=settings.workers > 0,  # workers start once a stage, not once an epoch
+        # the workers' base seed is drawn when they start: from a generator of the loader's own, not from torch's
+        # global one, which the checkpoints save, so a run resumed mid-stage draws dropout exactly as before
+        generator=torch.Generator().manual_seed(settings.seed),
         pin_memory=accelerator.device.type == "cuda",  # page-locked batches copy to the GPU asynchronously
         drop_last=True,  # a last batch of two images would make BatchNorm statistics noise
     )

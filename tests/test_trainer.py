@@ -1,5 +1,8 @@
+import dataclasses
+
 import numpy as np
 import pytest
+import timm
 import torch
 
 from edgedistill import demo_data, trainer
@@ -7,7 +10,7 @@ from edgedistill.augment import build_train_transform
 from edgedistill.data import AugmentedViews
 from edgedistill.errors import UserError
 from edgedistill.losses import UNLABELED, DistillationLoss
-from edgedistill.models import ModelInfo, create_model
+from edgedistill.models import ModelInfo
 from edgedistill.trainer import StageSettings, Teacher, fit
 
 SETTINGS = StageSettings(epochs=3, batch_size=10, lr=3e-3, weight_decay=0.05, seed=0, workers=0)
@@ -19,18 +22,22 @@ def views():
     return AugmentedViews(split.images, split.labels, build_train_transform("phone", 24), seed=0)
 
 
-def fresh_student():
+def fresh_student(drop_rate: float = 0.0):
     torch.manual_seed(0)
-    model = create_model("lcnet_050", len(demo_data.CLASSES))
+    model = timm.create_model("lcnet_050", num_classes=len(demo_data.CLASSES), drop_rate=drop_rate)
     info = ModelInfo("lcnet_050", list(demo_data.CLASSES), 24, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     return model, info
 
 
-def test_resume_after_interrupt_gives_the_uninterrupted_weights(views, tmp_path, monkeypatch):
-    straight, info = fresh_student()
-    fit("s", straight, info, views, SETTINGS, tmp_path / "straight.pt")
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resume_after_interrupt_gives_the_uninterrupted_weights(views, tmp_path, monkeypatch, workers):
+    """Bit-exact, with dropout (which draws from torch's global generator) and with the persistent DataLoader
+    workers, whose start must not draw from it."""
+    settings = dataclasses.replace(SETTINGS, workers=workers)
+    straight, info = fresh_student(drop_rate=0.5)
+    fit("s", straight, info, views, settings, tmp_path / "straight.pt")
 
-    interrupted, _ = fresh_student()
+    interrupted, _ = fresh_student(drop_rate=0.5)
     real_epoch = trainer.train_one_epoch
 
     def stop_in_second_epoch(name, epoch, *args):
@@ -40,12 +47,12 @@ def test_resume_after_interrupt_gives_the_uninterrupted_weights(views, tmp_path,
 
     monkeypatch.setattr(trainer, "train_one_epoch", stop_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
-        fit("s", interrupted, info, views, SETTINGS, tmp_path / "resumed.pt")
+        fit("s", interrupted, info, views, settings, tmp_path / "resumed.pt")
     monkeypatch.setattr(trainer, "train_one_epoch", real_epoch)
 
     torch.manual_seed(123)  # a resumed process starts with whatever RNG state it has
-    resumed, _ = fresh_student()
-    history = fit("s", resumed, info, views, SETTINGS, tmp_path / "resumed.pt")
+    resumed, _ = fresh_student(drop_rate=0.5)
+    history = fit("s", resumed, info, views, settings, tmp_path / "resumed.pt")
     assert [h["epoch"] for h in history] == [1, 2, 3]
     for (key, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=key)
