@@ -43,7 +43,17 @@ def train(
             help="timm:NAME to train in this run, or a teacher checkpoint (.safetensors). Default: train timm:resnet18."
         ),
     ] = None,
+    teacher_weights: Annotated[
+        Path | None,
+        typer.Option(
+            help="Plain weights (.safetensors, .pt) of the --teacher timm:NAME, trained elsewhere: no training."
+        ),
+    ] = None,
     student: Annotated[str, typer.Option(help="timm:NAME of the student.")] = DEFAULT_STUDENT,
+    student_weights: Annotated[
+        Path | None,
+        typer.Option(help="Start the students from these weights (e.g. ImageNet's); a classifier that differs is new."),
+    ] = None,
     pretrained: Annotated[bool, typer.Option(help="Start timm models from hub weights (downloads once).")] = False,
     epochs: Annotated[int, typer.Option(help="Student epochs.")] = TrainConfig.epochs,
     teacher_epochs: Annotated[
@@ -120,6 +130,8 @@ def train(
     with one_line_errors():
         flags = dict(
             out=str(out) if out else None, domain=domain, data=data, teacher=teacher, student=student,
+            teacher_weights=str(teacher_weights) if teacher_weights else None,
+            student_weights=str(student_weights) if student_weights else None,
             pretrained=pretrained, epochs=epochs, teacher_epochs=teacher_epochs, image_size=image_size,
             batch_size=batch_size, lr=lr, teacher_lr=teacher_lr, weight_decay=weight_decay,
             temperature=parse_setting(temperature, "temperature"), alpha=parse_setting(alpha, "alpha"),

@@ -26,8 +26,10 @@ class TrainConfig:
     domain: str = "phone"
     data: str = "demo"
     teacher: str | None = None  # timm:NAME (trained in the run), a checkpoint path, or None for DEFAULT_TEACHER
+    teacher_weights: str | None = None  # plain weights of the timm:NAME teacher: it is loaded, not trained
     student: str = DEFAULT_STUDENT
     pretrained: bool = False  # start timm models from hub weights (downloads once)
+    student_weights: str | None = None  # start the students from these weights (a classifier that differs stays fresh)
     epochs: int = 20
     teacher_epochs: int = 30
     image_size: int = 32
@@ -109,7 +111,18 @@ RANGES: dict[str, tuple[type, float, float | None]] = {
     "unlabeled_ratio": (float, 0.0, None),
 }
 MAY_BE_AUTO = ("temperature", "alpha")
-MAY_BE_NONE = ("teacher", "teacher_lr", "sweep_epochs", "teacher_cache", "views", "topk", "unlabeled", "workers")
+MAY_BE_NONE = (
+    "teacher",
+    "teacher_weights",
+    "student_weights",
+    "teacher_lr",
+    "sweep_epochs",
+    "teacher_cache",
+    "views",
+    "topk",
+    "unlabeled",
+    "workers",
+)
 FLAGS = ("pretrained", "alone_on_clean", "cache_teacher")
 WHY_MIN_IMAGE_SIZE = f"the field split's corruptions need at least {MIN_IMAGE_SIZE} px"
 

@@ -71,30 +71,60 @@ def model_info(model: nn.Module, arch: str, classes: list[str], image_size: int)
 def load_state_dict_checkpoint(
     path: Path, arch: str, classes: list[str], image_size: int
 ) -> tuple[nn.Module, ModelInfo]:
-    """A student trained elsewhere: plain weights (.safetensors, or .pt/.pth loaded without pickle
+    """A model trained elsewhere: plain weights (.safetensors, or .pt/.pth loaded without pickle
     code) for timm:``arch`` with a head for ``classes``."""
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist")
-    try:
-        if path.suffix == ".safetensors":
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
-    except pickle.UnpicklingError as error:
-        raise UserError(_unpickling_problem(path, error)) from None
-    except (SafetensorError, RuntimeError, OSError, ValueError, EOFError) as error:  # EOFError: empty or cut short
-        problem = (str(error).splitlines() or [type(error).__name__])[0]
-        raise UserError(f"cannot read weights from {path} ({problem}); give weights saved with {RESAVE}") from None
+    state = load_weights(path)
     model = create_model(arch, len(classes))
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError) as error:
         raise UserError(
             f"{path}: weights do not fit timm:{arch} with {len(classes)} classes ({str(error).splitlines()[0]}); "
-            "check --student and --data"
+            "check the architecture and the data's classes"
         ) from None
     return model, model_info(model, arch, classes, image_size)
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file: .safetensors, or a .pt/.pth state dict (also under 'state_dict' or
+    'model') unpickled without running code."""
+    if not path.is_file():
+        raise UserError(f"weights file {path} does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise UserError(_unpickling_problem(path, error)) from None
+    except (SafetensorError, RuntimeError, OSError, ValueError, EOFError) as error:  # EOFError: empty or cut short
+        problem = (str(error).splitlines() or [type(error).__name__])[0]
+        raise UserError(f"cannot read weights from {path} ({problem}); give weights saved with {RESAVE}") from None
+    state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"{path} holds no state dict of tensors; give weights saved with {RESAVE}")
+    return state
+
+
+def start_from_weights(model: nn.Module, arch: str, path: Path) -> list[str]:
+    """Load pretrained weights for fine-tuning (ImageNet weights, or a model trained on other classes): every
+    tensor of the file, except a classifier whose class count differs, which stays freshly initialised.
+    Anything else that does not fit means weights of another architecture, which is refused. Returns the
+    tensors left fresh."""
+    state = load_weights(path)
+    own = model.state_dict()
+    heads = model.pretrained_cfg.get("classifier", ())
+    heads = tuple(f"{head}." for head in ((heads,) if isinstance(heads, str) else heads))
+    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    fresh = [k for k in own if k not in fitting and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in own]
+    misfits = [k for k in fresh + unexpected if not k.startswith(heads)]
+    if misfits:
+        raise UserError(
+            f"{path}: weights do not fit timm:{arch} ({len(misfits)} tensors differ, such as {misfits[:3]}); give "
+            f"weights of a timm:{arch}"
+        )
+    model.load_state_dict(fitting, strict=False)
+    return fresh
 
 
 RESAVE = "torch.save(model.state_dict(), PATH) or safetensors.torch.save_file(model.state_dict(), PATH)"

@@ -39,9 +39,11 @@ from edgedistill.models import (
     count_params,
     create_model,
     load_checkpoint,
+    load_state_dict_checkpoint,
     model_info,
     parse_timm_spec,
     save_checkpoint,
+    start_from_weights,
 )
 from edgedistill.report import write_report
 from edgedistill.rundir import RunClaim, absolute_inputs, prepare_run_dir, reopen_run_dir, resume_config
@@ -77,9 +79,14 @@ def check_inputs(cfg: TrainConfig) -> None:
         build_train_transform(domain, cfg.image_size)
     parse_timm_spec(cfg.student)
     teacher = cfg.teacher or DEFAULT_TEACHER
+    for name in ("teacher_weights", "student_weights"):
+        if getattr(cfg, name) and not Path(getattr(cfg, name)).is_file():
+            raise UserError(f"--{name.replace('_', '-')} {getattr(cfg, name)} is not a file; give a weights file")
+    if cfg.teacher_weights and not teacher.startswith("timm:"):
+        raise UserError("--teacher-weights are weights of a timm architecture: pass --teacher timm:NAME with them")
     if teacher.startswith("timm:"):
         parse_timm_spec(teacher)
-        if cfg.teacher_epochs < 1:
+        if cfg.teacher_epochs < 1 and not cfg.teacher_weights:
             raise UserError(
                 "--teacher-epochs must be at least 1 when the teacher is trained in the run; or pass --teacher "
                 "CHECKPOINT"
@@ -121,6 +128,7 @@ def run(
         teacher: Callable[[], Teacher] | None = None,
         train_set: ImageSet | None = None,
         lr: float = cfg.lr,
+        start_weights: str | None = cfg.student_weights,
     ):
         """Train one stage unless its weights exist; ``teacher`` is made only when the stage trains, so a
         resumed run never rebuilds a teacher cache for a finished stage."""
@@ -131,6 +139,8 @@ def run(
         stage_start = time.perf_counter()
         torch.manual_seed(cfg.seed)
         model = create_model(arch, len(data.classes), pretrained=cfg.pretrained)
+        if start_weights:
+            start_from_weights(model, arch, Path(start_weights))
         info = model_info(model, arch, data.classes, cfg.image_size)
         train_set = train_set or data.train
         views = AugmentedViews(train_set.images, train_set.labels, transforms[domain], cfg.seed)
@@ -151,6 +161,7 @@ def run(
         cfg.domain,
         cfg.teacher_epochs,
         lr=cfg.lr if cfg.teacher_lr is None else cfg.teacher_lr,
+        start_weights=None,
     )
 
     def teacher_for(domain: str, loss: DistillationLoss, cached: bool = True) -> Teacher:
@@ -238,6 +249,11 @@ def load_given_teacher(
     """The teacher checkpoint the user gave, on ``device`` and checked against the data's classes; None when
     the run trains one."""
     spec = cfg.teacher or DEFAULT_TEACHER
+    if cfg.teacher_weights:  # checked against the classes by the weights' head
+        model, info = load_state_dict_checkpoint(
+            Path(cfg.teacher_weights), parse_timm_spec(spec), data.classes, cfg.image_size
+        )
+        return model.to(device), info
     if spec.startswith("timm:"):
         return None
     model, info = load_checkpoint(spec)

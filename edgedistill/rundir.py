@@ -21,7 +21,15 @@ from edgedistill.errors import UserError
 from edgedistill.fileio import remove_stale_temp_files, write_text_atomic
 
 MARKER = ".edgedistill-run"
-INPUTS = ("data", "teacher", "teacher_cache", "unlabeled", "domain")  # settings that may name files or folders
+INPUTS = (
+    "data",
+    "teacher",
+    "teacher_weights",
+    "student_weights",
+    "teacher_cache",
+    "unlabeled",
+    "domain",
+)  # may be paths
 CHANGEABLE_ON_RESUME = ("workers", "device")  # where and how fast it runs, not what it learns
 
 
