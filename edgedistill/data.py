@@ -53,7 +53,8 @@ class DataBundle:
 
 
 def load_data(spec: str, image_size: int) -> DataBundle:
-    """``demo``, ``cifar10`` (torchvision's loader, downloads once) or an ImageFolder root."""
+    """``demo``, ``cifar10`` (torchvision's loader, downloads once), an ImageFolder root, or a folder of
+    images converted from Python (``own_data``)."""
     if spec == "demo":
         splits = demo_data.load_demo(image_size)
         return DataBundle(
@@ -65,6 +66,10 @@ def load_data(spec: str, image_size: int) -> DataBundle:
         )
     if spec == "cifar10":
         return _load_cifar10(image_size)
+    from edgedistill import own_data  # it builds on this module
+
+    if own_data.is_saved(Path(spec)):
+        return own_data.load_saved(Path(spec), image_size)
     return load_image_folder(Path(spec), image_size)
 
 
@@ -118,6 +123,11 @@ def read_image(path: Path, image_size: int) -> np.ndarray:
         raise _too_large(path, f"{int(count[1]):,} pixels" if count else "over twice that many pixels") from None
     except (OSError, ValueError, SyntaxError) as error:  # Pillow raises SyntaxError for some damaged files
         raise UserError(f"cannot read image {path} ({error}); delete it or re-save it as JPEG or PNG") from None
+    return fit_to_size(image, image_size)
+
+
+def fit_to_size(image: Image.Image, image_size: int) -> np.ndarray:
+    """Resize the shorter side of an RGB image to ``image_size`` and centre-crop a square: (S, S, 3) uint8."""
     scale = image_size / min(image.size)
     if scale != 1:
         new_size = (max(image_size, round(image.width * scale)), max(image_size, round(image.height * scale)))

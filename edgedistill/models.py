@@ -24,6 +24,8 @@ from edgedistill.errors import UserError
 from edgedistill.fileio import write_atomic
 
 METADATA_KEY = "edgedistill"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the normalisation of most ImageNet-trained weights, timm's and torchvision's
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
@@ -63,8 +65,8 @@ def create_model(arch: str, num_classes: int, pretrained: bool = False) -> nn.Mo
 def model_info(model: nn.Module, arch: str, classes: list[str], image_size: int) -> ModelInfo:
     """Normalisation comes from the model's pretrained config, so hub weights get the inputs they expect."""
     pretrained_cfg = getattr(model, "pretrained_cfg", {}) or {}
-    mean = tuple(pretrained_cfg.get("mean", (0.485, 0.456, 0.406)))
-    std = tuple(pretrained_cfg.get("std", (0.229, 0.224, 0.225)))
+    mean = tuple(pretrained_cfg.get("mean", IMAGENET_MEAN))
+    std = tuple(pretrained_cfg.get("std", IMAGENET_STD))
     return ModelInfo(arch=arch, classes=list(classes), image_size=image_size, mean=mean, std=std)
 
 

@@ -7,6 +7,7 @@ initialisation (same seed), so the only difference between them is what they lea
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from edgedistill import distributed
 from edgedistill.accelerator import resolve as resolve_accelerator
 from edgedistill.augment import build_train_transform
 from edgedistill.cache_build import prepare_cache
-from edgedistill.config import DEFAULT_TEACHER, TrainConfig
+from edgedistill.config import DEFAULT_TEACHER, PYTHON_TEACHER, TrainConfig
 from edgedistill.data import (
     AugmentedViews,
     DataBundle,
@@ -34,6 +35,8 @@ from edgedistill.fileio import write_json_atomic
 from edgedistill.image_store import join
 from edgedistill.losses import UNLABELED, DistillationLoss
 from edgedistill.models import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     ModelInfo,
     count_macs,
     count_params,
@@ -52,6 +55,16 @@ from edgedistill.trainer import StageSettings, Teacher, fit
 from edgedistill.tuning import SweepData, candidates, choose, sweep_data
 
 UNLABELED_LIMIT = 200_000  # images read from --unlabeled (a seeded sample beyond that)
+
+
+@dataclass
+class PythonTeacher:
+    """A teacher from the user's own code: any module that maps (N, 3, S, S) float images, normalised with
+    ``mean`` and ``std`` (per RGB channel, on 0..1 pixels), to logits over the data's classes in their order."""
+
+    model: torch.nn.Module
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
 
 
 def open_run(
@@ -91,7 +104,7 @@ def check_inputs(cfg: TrainConfig) -> None:
                 "--teacher-epochs must be at least 1 when the teacher is trained in the run; or pass --teacher "
                 "CHECKPOINT"
             )
-    elif not Path(teacher).is_file():
+    elif not teacher.startswith(PYTHON_TEACHER) and not Path(teacher).is_file():
         raise UserError(f"teacher checkpoint {teacher} does not exist; give a .safetensors file or timm:NAME")
     if cfg.data not in ("demo", "cifar10"):
         require_data_folder(Path(cfg.data))
@@ -100,10 +113,14 @@ def check_inputs(cfg: TrainConfig) -> None:
 
 
 def run(
-    cfg: TrainConfig, progress: Progress | None = None, on_started: Callable[[], None] | None = None
+    cfg: TrainConfig,
+    progress: Progress | None = None,
+    on_started: Callable[[], None] | None = None,
+    teacher_module: PythonTeacher | None = None,
 ) -> dict | None:
     """The whole run; returns the metrics (None on the ranks other than 0 under torchrun). ``on_started``
-    is called once the inputs (data, field splits, a given teacher) have loaded, before any training."""
+    is called once the inputs (data, field splits, a given teacher) have loaded, before any training;
+    ``teacher_module`` is the teacher of a config whose teacher is ``python:NAME``."""
     run_dir = Path(cfg.out)
     started = time.perf_counter()
     accelerator = resolve_accelerator(cfg.device, cfg.amp)
@@ -115,7 +132,7 @@ def run(
     field = distributed.main_first(lambda: build_field_split(data.test, CAMERA_CORRUPTIONS, cfg.field_grid))
     held_out = distributed.main_first(lambda: build_field_split(data.test, HELD_OUT_CORRUPTIONS, cfg.field_grid))
     kd_train = distributed.main_first(lambda: with_unlabeled(data.train, cfg))
-    given_teacher = load_given_teacher(cfg, data, accelerator.device)
+    given_teacher = load_given_teacher(cfg, data, accelerator.device, teacher_module)
     if on_started is not None:
         on_started()
     seconds: dict[str, float] = {}
@@ -244,11 +261,19 @@ def with_unlabeled(train: ImageSet, cfg: TrainConfig) -> ImageSet:
 
 
 def load_given_teacher(
-    cfg: TrainConfig, data: DataBundle, device: torch.device
+    cfg: TrainConfig, data: DataBundle, device: torch.device, module: PythonTeacher | None = None
 ) -> tuple[torch.nn.Module, ModelInfo] | None:
-    """The teacher checkpoint the user gave, on ``device`` and checked against the data's classes; None when
-    the run trains one."""
+    """The teacher the user gave, on ``device`` and checked against the data's classes; None when the run
+    trains one."""
     spec = cfg.teacher or DEFAULT_TEACHER
+    if spec.startswith(PYTHON_TEACHER):
+        if module is None:
+            raise UserError(
+                f"this run's teacher ({spec}) is a module from Python code; continue the run from Python: "
+                "edgedistill.distill(teacher=MODULE, ..., resume=True)"
+            )
+        info = ModelInfo(spec.removeprefix(PYTHON_TEACHER), data.classes, cfg.image_size, module.mean, module.std)
+        return check_forward(module.model.to(device).eval(), info), info
     if cfg.teacher_weights:  # checked against the classes by the weights' head
         model, info = load_state_dict_checkpoint(
             Path(cfg.teacher_weights), parse_timm_spec(spec), data.classes, cfg.image_size
@@ -265,6 +290,27 @@ def load_given_teacher(
             "--teacher to train one"
         )
     return model, info
+
+
+def check_forward(model: torch.nn.Module, info: ModelInfo) -> torch.nn.Module:
+    """Run a teacher from elsewhere once on a batch of two images of the training size: one that cannot, or
+    that answers with another number of classes, is refused before any training, with the reason."""
+    device = next(model.parameters()).device
+    try:
+        with torch.no_grad():
+            logits = model(torch.zeros(2, 3, info.image_size, info.image_size, device=device))
+    except Exception as error:  # noqa: BLE001 - a user's module can raise anything; the user needs its words
+        raise UserError(
+            f"the teacher cannot run on {info.image_size}x{info.image_size} images ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); give a teacher for this image size"
+        ) from None
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (2, len(info.classes)):
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise UserError(
+            f"the teacher answers a batch of 2 images with {shape}, not (2, {len(info.classes)}) logits, one per "
+            f"class of the data ({', '.join(info.classes[:5])}...)"
+        )
+    return model
 
 
 def evaluate_models(models: dict, data: DataBundle, field: FieldSplit, held_out: FieldSplit, image_size: int) -> dict:

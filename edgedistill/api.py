@@ -1,0 +1,96 @@
+"""edgedistill from Python: the run and the export of the command line, for a teacher and images you already have.
+
+    import edgedistill
+    result = edgedistill.distill(my_teacher, edgedistill.Images(train_set, test_set, classes), out="runs/mine")
+    bundles = edgedistill.export_bundle(result.run_dir, target="android")
+
+Settings are TrainConfig's, by name (``epochs=10``, ``temperature="auto"``); a run directory is the same as the
+command line's, so ``edgedistill export``, ``report`` and ``train --resume`` work on it too.
+"""
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+
+from edgedistill.config import DEFAULT_STUDENT, PYTHON_TEACHER, TrainConfig
+from edgedistill.errors import UserError
+from edgedistill.models import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, load_checkpoint
+from edgedistill.own_data import Images, save_images
+from edgedistill.run import PythonTeacher, open_run, run
+from edgedistill.stages import DISTILLED
+
+
+@dataclass
+class Distilled:
+    run_dir: Path
+    metrics: dict  # as in RUN/metrics.json: every model's clean, field and held-out accuracy, the gap recovered
+    student: torch.nn.Module  # the distilled student, in eval mode on the CPU
+    info: ModelInfo  # its architecture, classes, input size and normalisation
+
+
+def distill(
+    teacher: torch.nn.Module | str,
+    data: Images | str | Path,
+    student: str = DEFAULT_STUDENT,
+    *,
+    out: str | Path,
+    domain: str = "phone",
+    teacher_mean: tuple[float, float, float] = IMAGENET_MEAN,
+    teacher_std: tuple[float, float, float] = IMAGENET_STD,
+    force: bool = False,
+    resume: bool = False,
+    **settings,
+) -> Distilled:
+    """Distil ``teacher`` into a timm ``student`` on ``domain``'s field views of ``data``, next to the student
+    trained without a teacher, and grade them all on the field test split.
+
+    ``teacher``: a module (frozen; it only runs forward, on images normalised with ``teacher_mean`` and
+    ``teacher_std``, and must answer with logits over ``data``'s classes), ``"timm:NAME"`` to train one in the
+    run, or a checkpoint of ``edgedistill train``. ``data``: ``Images`` (your Datasets or arrays; converted
+    once at ``image_size`` into the cache), ``"demo"``, ``"cifar10"`` or an ImageFolder root. ``settings``:
+    any other field of ``TrainConfig``. ``force`` replaces an earlier run in ``out``; ``resume`` continues it.
+    """
+    known = {f.name for f in fields(TrainConfig)} - {"out", "domain", "data", "teacher", "student"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise UserError(f"distill() has no setting {unknown}; the settings are {sorted(known)}")
+    image_size = settings.get("image_size", TrainConfig.image_size)
+    data_spec = str(save_images(data, image_size)) if isinstance(data, Images) else str(data)
+    module = None
+    if isinstance(teacher, torch.nn.Module):
+        module = PythonTeacher(teacher, tuple(teacher_mean), tuple(teacher_std))
+        teacher = f"{PYTHON_TEACHER}{type(teacher).__name__}"
+    cfg = TrainConfig(out=str(out), domain=domain, data=data_spec, teacher=teacher, student=student, **settings)
+    cfg, claim = open_run(cfg, resume, force, frozenset(settings) | {"domain", "data", "teacher", "student"})
+    try:
+        metrics = run(cfg, on_started=claim.start if claim else None, teacher_module=module)
+    except BaseException:
+        if claim is not None:
+            claim.rollback()  # a run that failed before it started leaves nothing behind
+        raise
+    run_dir = Path(cfg.out)
+    model, info = load_checkpoint(run_dir / f"{DISTILLED.name}.safetensors")
+    return Distilled(run_dir, metrics, model.eval(), info)
+
+
+def export_bundle(
+    run_dir: str | Path,
+    target: str = "all",
+    precision: str = "fp32",
+    out: str | Path | None = None,
+    calibration: int = 256,
+    golden: int = 500,
+) -> dict[str, Path]:
+    """Export a run's distilled student as verified bundles, as ``edgedistill export`` does; returns each
+    target's bundle folder (its name ends in ``.FAILED`` when an artifact missed its contract)."""
+    from edgedistill.export.exporter import TARGETS, check_request, export_bundles
+    from edgedistill.export.source import load_source
+
+    targets = list(TARGETS) if target == "all" else [target]
+    if any(t not in TARGETS for t in targets):
+        raise UserError(f"target must be one of {[*TARGETS, 'all']}, got {target!r}")
+    check_request(targets, precision)
+    source = load_source(Path(run_dir), None, None, None)
+    results = export_bundles(source, targets, precision, Path(out) if out else source.default_out, calibration, golden)
+    return {name: landed for name, (landed, _) in results.items()}

@@ -1,0 +1,92 @@
+"""The Python API: the README's example runs as written, and a teacher from Python code is checked first."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import edgedistill
+from edgedistill.errors import UserError
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def test_the_readme_python_example_runs_as_written(tmp_path):
+    section = README.read_text().split("## Python API", 1)[1]
+    example = re.search(r"```python\n(.*?)```", section, re.S)[1]
+    done = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "from-python"
+    assert (run_dir / "metrics.json").is_file() and (run_dir / "student_kd.safetensors").is_file()
+    assert (run_dir / "export" / "android-fp32" / "manifest.json").is_file()  # passed its verification
+    assert str(run_dir.relative_to(tmp_path)) in done.stdout
+
+
+class Tiny(nn.Module):
+    def __init__(self, classes: int):
+        super().__init__()
+        self.conv, self.head = nn.Conv2d(3, 8, 3, padding=1), nn.Linear(8, classes)
+
+    def forward(self, x):
+        return self.head(self.conv(x).mean((2, 3)))
+
+
+def arrays(count: int, seed: int):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (count, 40, 40, 3), dtype=np.uint8), np.arange(count) % 2
+
+
+def test_a_teacher_module_is_used_as_given_and_the_run_reuses_the_converted_data(tmp_path):
+    teacher = Tiny(2).eval()
+    images = edgedistill.Images(arrays(32, 0), arrays(8, 1), ["a", "b"])
+    settings = dict(epochs=1, batch_size=8, workers=0, image_size=32)
+    first = edgedistill.distill(teacher, images, "timm:lcnet_050", out=tmp_path / "one", **settings)
+    again = edgedistill.distill(teacher, images, "timm:lcnet_050", out=tmp_path / "two", **settings)
+    assert first.metrics["config"]["data"] == again.metrics["config"]["data"]  # converted once, by content
+    assert first.metrics["config"]["teacher"] == "python:Tiny" and first.metrics["teacher"]["arch"] == "Tiny"
+    assert first.metrics["teacher"]["params"] == sum(p.numel() for p in teacher.parameters())
+    assert first.info.classes == ["a", "b"] and not first.student.training
+    resumed = subprocess.run(
+        [sys.executable, "-m", "edgedistill", "train", "--resume", "--out", str(tmp_path / "one")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert resumed.returncode == 1 and "continue the run from Python" in resumed.stderr
+
+
+@pytest.mark.parametrize("teacher,problem", [
+    (Tiny(5), r"answers a batch of 2 images with \(2, 5\), not \(2, 2\) logits"),
+    (nn.Linear(3, 2), r"cannot run on 32x32 images \(RuntimeError"),
+])  # fmt: skip
+def test_a_teacher_that_cannot_serve_is_refused_before_training(tmp_path, teacher, problem):
+    images = edgedistill.Images(arrays(16, 0), arrays(4, 1), ["a", "b"])
+    with pytest.raises(UserError, match=problem):
+        edgedistill.distill(teacher, images, out=tmp_path / "run", epochs=1, batch_size=8, workers=0)
+    assert not (tmp_path / "run").exists()
+
+
+def test_images_in_every_form_give_the_same_pixels(tmp_path):
+    from PIL import Image
+
+    from edgedistill.data import load_data
+    from edgedistill.own_data import save_images
+
+    pixels, labels = arrays(6, 3)
+    tensors = [
+        (torch.from_numpy(p).permute(2, 0, 1).float() / 255, int(y)) for p, y in zip(pixels, labels, strict=True)
+    ]
+    pil = [(Image.fromarray(p), int(y)) for p, y in zip(pixels, labels, strict=True)]
+    folders = {
+        save_images(edgedistill.Images(split, split, ["a", "b"]), 32) for split in ((pixels, labels), tensors, pil)
+    }
+    assert len(folders) == 1  # one content, one folder
+    data = load_data(str(folders.pop()), 32)
+    assert data.train.images.shape == (6, 32, 32, 3) and data.classes == ["a", "b"]
+    with pytest.raises(UserError, match="labels outside 0..1"):
+        save_images(edgedistill.Images((pixels, labels + 1), (pixels, labels), ["a", "b"]), 32)
+    with pytest.raises(UserError, match="holds images of 32 px, not 48"):
+        load_data(str(save_images(edgedistill.Images((pixels, labels), (pixels, labels), ["a", "b"]), 32)), 48)
