@@ -8,6 +8,7 @@ Settings are TrainConfig's, by name (``epochs=10``, ``temperature="auto"``); a r
 command line's, so ``edgedistill export``, ``report`` and ``train --resume`` work on it too.
 """
 
+import multiprocessing
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -51,6 +52,11 @@ def distill(
     once at ``image_size`` into the cache), ``"demo"``, ``"cifar10"`` or an ImageFolder root. ``settings``:
     any other field of ``TrainConfig``. ``force`` replaces an earlier run in ``out``; ``resume`` continues it.
     """
+    if multiprocessing.parent_process() is not None:  # a worker process importing the user's script again
+        raise UserError(
+            "distill() was called in a worker process that imported your script again; put the call under "
+            '`if __name__ == "__main__":`'
+        )
     known = {f.name for f in fields(TrainConfig)} - {"out", "domain", "data", "teacher", "student"}
     unknown = sorted(set(settings) - known)
     if unknown:

@@ -55,6 +55,7 @@ def fill_cache(
         sampler=pairs,
         num_workers=workers,
         pin_memory=accelerator.device.type == "cuda",
+        generator=torch.Generator(),  # leaves torch's global generator, which a resumed run restores, alone
     )
     task = progress.add_task("teacher cache", total=len(pairs), loss=np.nan, acc=np.nan, ips=0.0) if progress else None
     teacher.to(accelerator.device).eval()

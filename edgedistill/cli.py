@@ -16,6 +16,7 @@ from edgedistill.accelerator import resolve as resolve_accelerator
 from edgedistill.cli_augment import augment_app
 from edgedistill.config import DEFAULT_STUDENT, TrainConfig, read_settings
 from edgedistill.errors import UserError
+from edgedistill.rundir import is_run_dir
 from edgedistill.terminal import console, errors, fail, one_line_errors
 
 app = typer.Typer(
@@ -27,7 +28,9 @@ app.add_typer(augment_app, name="augment")
 
 DEVICE_HELP = "Where models run: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
 AMP_HELP = "Mixed precision: auto (bf16, or fp16 where bf16 is missing, on CUDA; off elsewhere), bf16, fp16, off."
-WORKERS_HELP = "DataLoader processes that augment; default: one per CPU core (shared among torchrun's local ranks)."
+WORKERS_HELP = (
+    "DataLoader processes that augment; default: one per CPU core (shared among torchrun's ranks), at most 16."
+)
 
 
 @app.command()
@@ -145,6 +148,8 @@ def train(
                 f"--config {config} is not a file; give a YAML file of settings, such as a run's config.yaml"
             )
         from_file = read_settings(config) if config else {}
+        if config is not None and is_run_dir(config.parent):
+            from_file.pop("out", None)  # a run's own config re-runs as a new run, never over the run it came from
         settings = {**flags, **from_file, **{name: flags[name] for name in given if name in flags}}
         settings["cache_teacher"] = settings["cache_teacher"] or settings["teacher_cache"] is not None
         if settings["out"] is None:

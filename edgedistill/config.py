@@ -90,7 +90,18 @@ def read_settings(path: Path) -> dict:
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise UserError(f"{path} has unknown settings {unknown}; the settings are {known}")
-    return raw
+    return {name: _as_number(name, value) for name, value in raw.items()}
+
+
+def _as_number(name: str, value: object) -> object:
+    """YAML 1.1 (PyYAML) reads ``1e-3`` as text, not a number: a numeric setting written so is read as one."""
+    if name not in RANGES or not isinstance(value, str):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        return value  # "auto", or a mistake that check_setting names
+    return int(number) if RANGES[name][0] is int and number.is_integer() else number
 
 
 # (kind, low, high) per numeric setting; a None high is unbounded. "auto" is allowed where noted.

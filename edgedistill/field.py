@@ -11,6 +11,7 @@ import signal
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from edgedistill import interrupt
 from edgedistill.config import FIELD_GRIDS
 from edgedistill.data import ImageSet, worker_count
 from edgedistill.demo_data import cache_dir
+from edgedistill.errors import UserError
 from edgedistill.fileio import write_atomic
 from edgedistill.image_store import DiskImages, ImageArray, update_digest, write_store
 
@@ -52,7 +54,10 @@ class FieldSplit:
 
 
 def build_field_split(
-    test: ImageSet, corruptions: tuple[str, ...] = CAMERA_CORRUPTIONS, grid: str = "balanced"
+    test: ImageSet,
+    corruptions: tuple[str, ...] = CAMERA_CORRUPTIONS,
+    grid: str = "balanced",
+    workers: int | None = None,
 ) -> FieldSplit:
     """Corrupt every test image with every corruption, at one severity or at all five.
 
@@ -60,7 +65,8 @@ def build_field_split(
     (corruption, severity) cell holds a fifth of the test set and the split is 9x, not 45x,
     the test set. ``full`` uses all five severities, as the ImageNet-C protocol does.
     The split is written once to the cache folder, a batch at a time, and read from there: it depends
-    only on the pixels, the labels and the arguments.
+    only on the pixels, the labels and the arguments. ``workers``: processes that corrupt a large split
+    (0: this one; None: one per core), as ``--workers``.
     """
     if grid not in FIELD_GRIDS:
         raise ValueError(f"grid must be one of {FIELD_GRIDS}, got {grid!r}")
@@ -73,7 +79,7 @@ def build_field_split(
     size = test.images.shape[1]
     if not (pixels.exists() and table.exists()):
         image, kind, severity = _plan(len(test.labels), len(corruptions), grid)
-        write_store(pixels, size, _corrupted(test.images, image, kind, severity, corruptions))
+        write_store(pixels, size, _corrupted(test.images, image, kind, severity, corruptions, worker_count(workers)))
         arrays = {"labels": test.labels[image], "corruption": kind, "severity": severity}
         write_atomic(table, lambda tmp: np.savez(tmp.open("wb"), **arrays))  # written last: it marks the split whole
     with np.load(table) as arrays:
@@ -94,14 +100,13 @@ def _plan(images: int, corruptions: int, grid: str) -> tuple[np.ndarray, np.ndar
 
 
 def _corrupted(
-    test: ImageArray, image: np.ndarray, kind: np.ndarray, severity: np.ndarray, names: tuple[str, ...]
+    test: ImageArray, image: np.ndarray, kind: np.ndarray, severity: np.ndarray, names: tuple[str, ...], workers: int
 ) -> Iterator[np.ndarray]:
     """The corrupted images in plan order, a batch at a time. ImageNet-C's corruptions cost ~160 ms an image at
-    224 px (zoom blur most), so large splits are corrupted by one process per core, a few batches in flight."""
+    224 px (zoom blur most), so large splits are corrupted by ``workers`` processes, a few batches in flight."""
     spans = [(start, min(start + WRITE_BATCH, len(image))) for start in range(0, len(image), WRITE_BATCH)]
     jobs = ((test[image[a:b]], image[a:b], kind[a:b], severity[a:b], names) for a, b in spans)
-    workers = worker_count(None)
-    if workers == 1 or len(image) * test.shape[1] ** 2 < PARALLEL_FROM_PIXELS:
+    if workers <= 1 or len(image) * test.shape[1] ** 2 < PARALLEL_FROM_PIXELS:
         for job in jobs:
             interrupt.check()
             yield corrupt_batch(*job)
@@ -120,6 +125,12 @@ def _corrupted(
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+        except BrokenProcessPool:
+            raise UserError(
+                "a process that corrupts the field split stopped while it started; when a script of yours calls "
+                'edgedistill, put the call under `if __name__ == "__main__":` (worker processes import the script '
+                "again), or pass workers=0"
+            ) from None
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise

@@ -54,10 +54,6 @@ class LazyImages:
             raise IndexError(f"image indices out of range for {self.count} images")
         return self.rows(indices.astype(np.int64) % max(self.count, 1))
 
-    def __iter__(self):
-        for start in range(0, self.count, DIGEST_BATCH):
-            yield from self[start : start + DIGEST_BATCH]
-
     def rows(self, indices: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from edgedistill.data import DataBundle, ImageSet, fit_to_size, to_rgb
+from edgedistill.data import DECODE_BATCH, DataBundle, ImageSet, fit_to_size, to_rgb
 from edgedistill.demo_data import cache_dir
 from edgedistill.errors import UserError
 from edgedistill.image_store import DiskImages, write_store
@@ -69,10 +69,12 @@ def save_images(images: Images, image_size: int) -> Path:
         manifest = {"classes": images.classes, "image_size": image_size, "images": counts}
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")  # last: it marks the folder whole
         final = root / digest.hexdigest()[:20]
-        if final.exists():
-            shutil.rmtree(work)
-        else:
+        try:
             work.rename(final)
+        except OSError:  # written already, by an earlier call or by another process just now
+            if not is_saved(final):
+                raise
+            shutil.rmtree(work)
         return final
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -101,7 +103,7 @@ def load_saved(folder: Path, image_size: int) -> DataBundle:
 
 
 def _batches(split: Split, name: str, size: int, labels: list[int], digest) -> Iterator[np.ndarray]:
-    """The split's images fitted to ``size``, 256 at a time; collects the labels and hashes the pixels."""
+    """The split's images fitted to ``size``, a batch at a time; collects the labels and hashes the pixels."""
     if isinstance(split, tuple):
         pixels, targets = split
         if len(pixels) != len(targets):
@@ -115,7 +117,7 @@ def _batches(split: Split, name: str, size: int, labels: list[int], digest) -> I
             raise UserError(f"{name}[{index}] is {type(item).__name__}; a split must give (image, label) pairs")
         batch.append(_to_pixels(item[0], name, index, size))
         labels.append(int(item[1]))
-        if len(batch) == 256:
+        if len(batch) == DECODE_BATCH:
             digest.update(np.stack(batch).tobytes())
             yield np.stack(batch)
             batch = []

@@ -129,8 +129,12 @@ def run(
     transforms = {domain: build_train_transform(domain, cfg.image_size) for domain in (cfg.domain, "clean")}
     # rank 0 decodes the images and corrupts the field splits into the cache folder; the other ranks read them
     data = distributed.main_first(lambda: load_data(cfg.data, cfg.image_size))
-    field = distributed.main_first(lambda: build_field_split(data.test, CAMERA_CORRUPTIONS, cfg.field_grid))
-    held_out = distributed.main_first(lambda: build_field_split(data.test, HELD_OUT_CORRUPTIONS, cfg.field_grid))
+    field = distributed.main_first(
+        lambda: build_field_split(data.test, CAMERA_CORRUPTIONS, cfg.field_grid, cfg.workers)
+    )
+    held_out = distributed.main_first(
+        lambda: build_field_split(data.test, HELD_OUT_CORRUPTIONS, cfg.field_grid, cfg.workers)
+    )
     kd_train = distributed.main_first(lambda: with_unlabeled(data.train, cfg))
     given_teacher = load_given_teacher(cfg, data, accelerator.device, teacher_module)
     if on_started is not None:
@@ -295,7 +299,7 @@ def load_given_teacher(
 def check_forward(model: torch.nn.Module, info: ModelInfo) -> torch.nn.Module:
     """Run a teacher from elsewhere once on a batch of two images of the training size: one that cannot, or
     that answers with another number of classes, is refused before any training, with the reason."""
-    device = next(model.parameters()).device
+    device = next(model.parameters(), torch.empty(0)).device
     try:
         with torch.no_grad():
             logits = model(torch.zeros(2, 3, info.image_size, info.image_size, device=device))

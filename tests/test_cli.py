@@ -187,16 +187,18 @@ def test_a_config_file_runs_and_a_runs_own_config_reruns_to_the_same_figures(ima
     settings = tmp_path / "run.yaml"
     settings.write_text(
         f"data: {image_folder}\nepochs: 3\nteacher_epochs: 1\nbatch_size: 8\nworkers: 0\nseed: 3\n"
-        "teacher_lr: 0.002\nweight_decay: 0.01\nfield_grid: full\n"
+        "teacher_lr: 2e-3\nweight_decay: 0.01\nfield_grid: full\n"  # 2e-3: text to YAML 1.1, a number here
     )
     first = run_cli("train", "--config", str(settings), "--epochs", "1", "--out", str(tmp_path / "first"))
     assert first.returncode == 0, first.stderr
     saved = yaml.safe_load((tmp_path / "first" / "config.yaml").read_text())
     assert saved["epochs"] == 1 and saved["seed"] == 3 and saved["teacher_lr"] == 0.002  # option over file
     assert saved["field_grid"] == "full" and saved["weight_decay"] == 0.01
-    again = run_cli("train", "--config", str(tmp_path / "first" / "config.yaml"), "--out", str(tmp_path / "again"))
+    # without --out: a new run in the usual timestamped folder, never over the run the config came from
+    again = run_cli("train", "--config", str(tmp_path / "first" / "config.yaml"), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    one, two = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("first", "again"))
+    (rerun,) = (tmp_path / "runs").iterdir()
+    one, two = (json.loads((run / "metrics.json").read_text()) for run in (tmp_path / "first", rerun))
     for model in ("teacher", "student_scratch", "student_kd", "student_kd_clean"):
         for key in ("clean_acc", "field_acc", "heldout_acc"):
             assert one[model][key] == two[model][key], (model, key)
