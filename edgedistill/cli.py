@@ -43,7 +43,8 @@ def train(
     teacher: Annotated[
         str | None,
         typer.Option(
-            help="timm:NAME to train in this run, or a teacher checkpoint (.safetensors). Default: train timm:resnet18."
+            help="timm:NAME to train in this run; or a trained teacher: an edgedistill checkpoint, a TorchScript "
+            "file, a Hugging Face classifier's folder. Default: train timm:resnet18."
         ),
     ] = None,
     teacher_weights: Annotated[
@@ -51,6 +52,13 @@ def train(
         typer.Option(
             help="Plain weights (.safetensors, .pt) of the --teacher timm:NAME, trained elsewhere: no training."
         ),
+    ] = None,
+    teacher_mean: Annotated[
+        tuple[float, float, float] | None,
+        typer.Option(help="R G B mean (0..1 pixels) a TorchScript or Hugging Face teacher expects. Default: its own."),
+    ] = None,
+    teacher_std: Annotated[
+        tuple[float, float, float] | None, typer.Option(help="R G B std of such a teacher. Default: its own.")
     ] = None,
     student: Annotated[str, typer.Option(help="timm:NAME of the student.")] = DEFAULT_STUDENT,
     student_weights: Annotated[
@@ -134,6 +142,8 @@ def train(
         flags = dict(
             out=str(out) if out else None, domain=domain, data=data, teacher=teacher, student=student,
             teacher_weights=str(teacher_weights) if teacher_weights else None,
+            teacher_mean=list(teacher_mean) if teacher_mean else None,
+            teacher_std=list(teacher_std) if teacher_std else None,
             student_weights=str(student_weights) if student_weights else None,
             pretrained=pretrained, epochs=epochs, teacher_epochs=teacher_epochs, image_size=image_size,
             batch_size=batch_size, lr=lr, teacher_lr=teacher_lr, weight_decay=weight_decay,

@@ -28,6 +28,8 @@ class TrainConfig:
     data: str = "demo"
     teacher: str | None = None  # timm:NAME (trained in the run), a checkpoint path, or None for DEFAULT_TEACHER
     teacher_weights: str | None = None  # plain weights of the timm:NAME teacher: it is loaded, not trained
+    teacher_mean: list[float] | None = None  # per RGB channel, of a TorchScript or Hugging Face teacher; None: its own
+    teacher_std: list[float] | None = None
     student: str = DEFAULT_STUDENT
     pretrained: bool = False  # start timm models from hub weights (downloads once)
     student_weights: str | None = None  # start the students from these weights (a classifier that differs stays fresh)
@@ -126,6 +128,8 @@ MAY_BE_AUTO = ("temperature", "alpha")
 MAY_BE_NONE = (
     "teacher",
     "teacher_weights",
+    "teacher_mean",
+    "teacher_std",
     "student_weights",
     "teacher_lr",
     "sweep_epochs",
@@ -150,6 +154,12 @@ def check_setting(name: str, value: object) -> None:
         if not isinstance(value, bool):
             raise UserError(f"{flag} must be true or false, got {value!r}")
         return
+    if name in ("teacher_mean", "teacher_std"):
+        numbers = isinstance(value, list) and len(value) == 3 and all(_is_finite(v) for v in value)
+        if not numbers or (name == "teacher_std" and min(value) <= 0):
+            what = "three positive numbers" if name == "teacher_std" else "three numbers"
+            raise UserError(f"{flag} must be {what} (R G B, for pixels in 0..1), got {value!r}")
+        return
     if name == "field_grid":
         if value not in FIELD_GRIDS:
             raise UserError(f"--field-grid must be one of {list(FIELD_GRIDS)}, got {value!r}")
@@ -168,3 +178,7 @@ def check_setting(name: str, value: object) -> None:
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
         why = f" ({WHY_MIN_IMAGE_SIZE})" if name == "image_size" else ""
         raise UserError(f"{flag} must be {bounds}{why}{or_auto}, got {value}")
+
+
+def _is_finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -51,6 +51,7 @@ from edgedistill.models import (
 from edgedistill.report import write_report
 from edgedistill.rundir import RunClaim, absolute_inputs, prepare_run_dir, reopen_run_dir, resume_config
 from edgedistill.stages import ALONE, DISTILLED, DISTILLED_LABELED_ONLY, TEACHER, plan
+from edgedistill.teachers import load_teacher_path
 from edgedistill.trainer import StageSettings, Teacher, fit
 from edgedistill.tuning import SweepData, candidates, choose, sweep_data
 
@@ -104,8 +105,11 @@ def check_inputs(cfg: TrainConfig) -> None:
                 "--teacher-epochs must be at least 1 when the teacher is trained in the run; or pass --teacher "
                 "CHECKPOINT"
             )
-    elif not teacher.startswith(PYTHON_TEACHER) and not Path(teacher).is_file():
-        raise UserError(f"teacher checkpoint {teacher} does not exist; give a .safetensors file or timm:NAME")
+    elif not teacher.startswith(PYTHON_TEACHER) and not Path(teacher).exists():
+        raise UserError(
+            f"teacher {teacher} does not exist; give timm:NAME, an edgedistill checkpoint, a TorchScript file or a "
+            "Hugging Face classifier's folder"
+        )
     if cfg.data not in ("demo", "cifar10"):
         require_data_folder(Path(cfg.data))
     if cfg.unlabeled and not Path(cfg.unlabeled).is_dir():
@@ -285,15 +289,14 @@ def load_given_teacher(
         return model.to(device), info
     if spec.startswith("timm:"):
         return None
-    model, info = load_checkpoint(spec)
-    model.to(device)
+    model, info = load_teacher_path(Path(spec), data.classes, cfg.image_size, cfg.teacher_mean, cfg.teacher_std)
     if info.classes != data.classes:
         raise UserError(
             f"teacher {spec} predicts {len(info.classes)} classes {info.classes[:5]}... but the data has "
             f"{len(data.classes)} {data.classes[:5]}...; give a teacher trained on these classes, or omit "
             "--teacher to train one"
         )
-    return model, info
+    return check_forward(model.to(device).eval(), info), info
 
 
 def check_forward(model: torch.nn.Module, info: ModelInfo) -> torch.nn.Module:

@@ -93,7 +93,9 @@ def fit(
     if checkpoint_path.exists():
         history = _restore(checkpoint_path, model, optimizer, schedule, scaler)
     if teacher is not None:
-        teacher.model.to(accelerator.device).eval().requires_grad_(False)
+        teacher.model.to(accelerator.device).eval()
+        for parameter in teacher.model.parameters():  # one by one: a TorchScript module has no requires_grad_()
+            parameter.requires_grad_(False)
     device_ids = [accelerator.device.index] if accelerator.device.type == "cuda" else None
     trained = DistributedDataParallel(model, device_ids=device_ids) if size > 1 else model
     sampler = EpochSampler(views.labels, settings, rank, size)
