@@ -2,7 +2,8 @@
 
 A ``--teacher`` path is one of: a checkpoint of ``edgedistill train`` (.safetensors with its metadata), a
 Hugging Face image classifier saved to a folder (``save_pretrained``: config.json beside the weights, and the
-image processor's preprocessor_config.json), or a TorchScript file (``torch.jit.save``). Each brings or is given
+image processor's preprocessor_config.json), a ``torch.export`` program (.pt2), or a TorchScript file
+(``torch.jit.save``, which torch now deprecates in favour of torch.export). Each brings or is given
 its preprocessing (mean and std on 0..1 pixels) and answers with logits over the data's classes, checked first.
 """
 
@@ -14,6 +15,22 @@ from torch import nn
 
 from edgedistill.errors import UserError
 from edgedistill.models import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, load_checkpoint
+
+
+class ExportedModule(nn.Module):
+    """The module of a ``torch.export`` program. Its train/eval behaviour was fixed when it was exported, and torch
+    refuses to switch it, so switching this wrapper's mode leaves the graph alone."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def train(self, mode: bool = True) -> "ExportedModule":
+        self.training = mode
+        return self
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.module(images)
 
 
 class LogitsOf(nn.Module):
@@ -40,6 +57,8 @@ def load_teacher_path(
         return _hugging_face(path, classes, image_size, mean, std)
     if path.suffix == ".safetensors":
         return load_checkpoint(path)
+    if path.suffix == ".pt2":
+        return _exported_program(path, classes, image_size, mean, std)
     try:
         model = torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, ValueError) as error:
@@ -49,6 +68,19 @@ def load_teacher_path(
         ) from None
     name = getattr(model, "original_name", type(model).__name__)
     return model, ModelInfo(name, classes, image_size, tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD))
+
+
+def _exported_program(
+    path: Path, classes: list[str], image_size: int, mean: list[float] | None, std: list[float] | None
+) -> tuple[nn.Module, ModelInfo]:
+    """A ``torch.export.save`` file (torch's successor to TorchScript). Exported in eval mode, with a dynamic
+    batch dimension: the run feeds batches of every size."""
+    try:
+        program = torch.export.load(str(path))
+    except Exception as error:  # noqa: BLE001 - torch.export raises many types for a file it cannot read
+        raise UserError(f"cannot load {path} with torch.export.load ({str(error).splitlines()[0][:120]})") from None
+    info = ModelInfo(path.stem, classes, image_size, tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD))
+    return ExportedModule(program.module()), info
 
 
 def _hugging_face(

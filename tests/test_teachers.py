@@ -68,6 +68,21 @@ def test_a_hugging_face_folder_gives_the_original_logits_and_brings_its_preproce
         loaded(image_folder, tmp_path, tmp_path / "vit")
 
 
+def test_an_exported_program_teacher_gives_the_original_logits_at_every_batch_size(image_folder, tmp_path):
+    torch.manual_seed(0)
+    original = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.LazyLinear(3)).eval()
+    example = torch.rand(2, 3, 32, 32)
+    original(example)
+    batch = torch.export.Dim("batch")
+    torch.export.save(torch.export.export(original, (example,), dynamic_shapes=({0: batch},)), tmp_path / "t.pt2")
+    model, info = loaded(image_folder, tmp_path, tmp_path / "t.pt2")
+    model.eval()  # torch refuses eval() on an exported graph; the teacher's wrapper must not pass it on
+    images = torch.rand(5, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(images), original(images), rtol=0, atol=0)
+    assert info.arch == "t" and info.mean == (0.485, 0.456, 0.406)
+
+
 def test_plain_weights_given_as_a_teacher_file_say_what_to_pass(image_folder, tmp_path):
     torch.save(Tiny().state_dict(), tmp_path / "weights.pt")
     with pytest.raises(UserError, match="is not a TorchScript model .* --teacher timm:NAME --teacher-weights FILE"):
