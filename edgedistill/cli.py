@@ -15,7 +15,7 @@ from edgedistill import distributed, interrupt
 from edgedistill.accelerator import resolve as resolve_accelerator
 from edgedistill.cli_augment import augment_app
 from edgedistill.config import DEFAULT_STUDENT, TrainConfig, read_settings
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, name_settings_as_flags
 from edgedistill.rundir import is_run_dir
 from edgedistill.terminal import console, errors, fail, one_line_errors
 
@@ -25,6 +25,13 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(augment_app, name="augment")
+
+
+@app.callback()
+def speak_flags() -> None:
+    """Distil big image models into small ones that hold up on phone photos."""
+    name_settings_as_flags()  # messages of the library name settings as the flags typed here
+
 
 DEVICE_HELP = "Where models run: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
 AMP_HELP = "Mixed precision: auto (bf16, or fp16 where bf16 is missing, on CUDA; off elsewhere), bf16, fp16, off."

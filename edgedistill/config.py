@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 from edgedistill.fileio import write_text_atomic
 
 DEFAULT_TEACHER = "timm:resnet18"
@@ -144,8 +144,9 @@ WHY_MIN_IMAGE_SIZE = f"the field split's corruptions need at least {MIN_IMAGE_SI
 
 
 def check_setting(name: str, value: object) -> None:
-    """One setting's type and range; UserError naming the flag, the value and what is accepted."""
-    flag = "--" + name.replace("_", "-")
+    """One setting's type and range; UserError naming the setting (as a flag on the command line), the value and
+    what is accepted."""
+    flag = setting(name)
     if value is None and name in MAY_BE_NONE:
         return
     if value == "auto" and name in MAY_BE_AUTO:

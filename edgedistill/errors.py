@@ -3,6 +3,20 @@ errors that are the user's to fix."""
 
 import errno
 
+_flags = False  # whether messages name settings as command-line flags
+
+
+def name_settings_as_flags() -> None:
+    """Called by the command line before it runs a command: its users set ``--image-size``, while Python
+    callers pass ``image_size``, and each should read the name they typed."""
+    global _flags
+    _flags = True
+
+
+def setting(name: str) -> str:
+    """How a message names setting ``name``: ``--image-size`` on the command line, ``image_size`` in Python."""
+    return "--" + name.replace("_", "-") if _flags else name
+
 
 class UserError(Exception):
     """Bad input or a state the user can fix.

@@ -91,3 +91,12 @@ def test_images_in_every_form_give_the_same_pixels(tmp_path):
         save_images(edgedistill.Images((pixels, labels + 1), (pixels, labels), ["a", "b"]), 32)
     with pytest.raises(UserError, match="holds images of 32 px, not 48"):
         load_data(str(save_images(edgedistill.Images((pixels, labels), (pixels, labels), ["a", "b"]), 32)), 48)
+
+
+def test_library_errors_name_the_parameter_the_caller_typed(tmp_path):
+    images = edgedistill.Images(arrays(16, 0), arrays(4, 1), ["a", "b"])
+    with pytest.raises(UserError, match=r"^epochs must be at least 1, got 0$"):  # not --epochs: that is the CLI's
+        edgedistill.distill(Tiny(2), images, out=tmp_path / "run", epochs=0)
+    with pytest.raises(UserError, match=r"distill\(\) has no setting \['epoch'\]"):
+        edgedistill.distill(Tiny(2), images, out=tmp_path / "run", epoch=3)
+    assert not (tmp_path / "run").exists()
