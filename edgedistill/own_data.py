@@ -118,12 +118,17 @@ def _batches(split: Split, name: str, size: int, labels: list[int], digest) -> I
         batch.append(_to_pixels(item[0], name, index, size))
         labels.append(int(item[1]))
         if len(batch) == DECODE_BATCH:
-            digest.update(np.stack(batch).tobytes())
-            yield np.stack(batch)
+            yield _hashed(batch, digest)
             batch = []
     if batch:
-        digest.update(np.stack(batch).tobytes())
-        yield np.stack(batch)
+        yield _hashed(batch, digest)
+
+
+def _hashed(batch: list[np.ndarray], digest) -> np.ndarray:
+    """The batch as one array, its pixels fed to ``digest`` (stacked once for both)."""
+    pixels = np.stack(batch)
+    digest.update(pixels.tobytes())
+    return pixels
 
 
 def _to_pixels(image, name: str, index: int, size: int) -> np.ndarray:
