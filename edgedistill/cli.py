@@ -51,7 +51,8 @@ def train(
         str | None,
         typer.Option(
             help="timm:NAME to train in this run; or a trained teacher: an edgedistill checkpoint, a TorchScript "
-            "file, a Hugging Face classifier's folder. Default: train timm:resnet18."
+            "or torch.export (.pt2) file, an ONNX model, a Hugging Face classifier's folder. Default: train "
+            "timm:resnet18."
         ),
     ] = None,
     teacher_weights: Annotated[

@@ -13,9 +13,13 @@ def name_settings_as_flags() -> None:
     _flags = True
 
 
-def setting(name: str) -> str:
-    """How a message names setting ``name``: ``--image-size`` on the command line, ``image_size`` in Python."""
-    return "--" + name.replace("_", "-") if _flags else name
+def setting(name: str, value: object = None) -> str:
+    """How a message names setting ``name``, or sets it to ``value``: ``--image-size 64`` on the command line,
+    ``image_size=64`` in Python. A switch set to True is the bare flag (``--force``, ``force=True``)."""
+    if not _flags:
+        return name if value is None else f"{name}={value!r}"
+    flag = "--" + name.replace("_", "-")
+    return flag if value is None or value is True else f"{flag} {value}"
 
 
 class UserError(Exception):

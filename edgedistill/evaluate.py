@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from edgedistill.data import to_model_input
+from edgedistill.models import model_device
 
 
 @torch.no_grad()
@@ -14,7 +15,7 @@ def predict_logits(
     """fp32 logits on the CPU for (N, H, W, 3) uint8 images, in eval mode, computed on the model's device."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     outputs = []
     for start in range(0, len(images), batch_size):
         batch = torch.from_numpy(images[start : start + batch_size]).permute(0, 3, 1, 2).to(device)

@@ -228,15 +228,29 @@ def _damaged(path: Path, problem: str) -> UserError:
     )
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where a model's tensors are; a model without parameters (an ONNX teacher) has its buffers, or none."""
+    tensor = next(model.parameters(), None)
+    if tensor is None:
+        tensor = next(model.buffers(), torch.empty(0))
+    return tensor.device
+
+
 def count_params(model: nn.Module) -> int:
+    """Trainable and frozen parameters; a model run outside torch (an ONNX teacher) counts its own."""
+    if hasattr(model, "count_params"):
+        return model.count_params()
     return sum(p.numel() for p in model.parameters())
 
 
 def count_macs(model: nn.Module, image_size: int) -> int:
-    """Multiply-accumulates of one forward pass at batch 1 (FLOPs / 2, as papers quote MACs)."""
+    """Multiply-accumulates of one forward pass at batch 1 (FLOPs / 2, as papers quote MACs); a model run
+    outside torch, which torch's counter cannot see into, counts its own."""
+    if hasattr(model, "count_macs"):
+        return model.count_macs(image_size)
     was_training = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, 3, image_size, image_size, device=next(model.parameters()).device))
+        model(torch.zeros(1, 3, image_size, image_size, device=model_device(model)))
     model.train(was_training)
     return counter.get_total_flops() // 2

@@ -43,6 +43,7 @@ from edgedistill.models import (
     create_model,
     load_checkpoint,
     load_state_dict_checkpoint,
+    model_device,
     model_info,
     parse_timm_spec,
     save_checkpoint,
@@ -107,8 +108,8 @@ def check_inputs(cfg: TrainConfig) -> None:
             )
     elif not teacher.startswith(PYTHON_TEACHER) and not Path(teacher).exists():
         raise UserError(
-            f"teacher {teacher} does not exist; give timm:NAME, an edgedistill checkpoint, a TorchScript file or a "
-            "Hugging Face classifier's folder"
+            f"teacher {teacher} does not exist; give timm:NAME, an edgedistill checkpoint, a TorchScript, .pt2 or "
+            ".onnx file, or a Hugging Face classifier's folder"
         )
     if cfg.data not in ("demo", "cifar10"):
         require_data_folder(Path(cfg.data))
@@ -302,7 +303,7 @@ def load_given_teacher(
 def check_forward(model: torch.nn.Module, info: ModelInfo) -> torch.nn.Module:
     """Run a teacher from elsewhere once on a batch of two images of the training size: one that cannot, or
     that answers with another number of classes, is refused before any training, with the reason."""
-    device = next(model.parameters(), torch.empty(0)).device
+    device = model_device(model)
     try:
         with torch.no_grad():
             logits = model(torch.zeros(2, 3, info.image_size, info.image_size, device=device))

@@ -2,9 +2,10 @@
 
 A ``--teacher`` path is one of: a checkpoint of ``edgedistill train`` (.safetensors with its metadata), a
 Hugging Face image classifier saved to a folder (``save_pretrained``: config.json beside the weights, and the
-image processor's preprocessor_config.json), a ``torch.export`` program (.pt2), or a TorchScript file
-(``torch.jit.save``, which torch now deprecates in favour of torch.export). Each brings or is given
-its preprocessing (mean and std on 0..1 pixels) and answers with logits over the data's classes, checked first.
+image processor's preprocessor_config.json), a ``torch.export`` program (.pt2), an ONNX model (.onnx, run by
+onnxruntime), or a TorchScript file (``torch.jit.save``, which torch now deprecates in favour of torch.export).
+Each brings or is given its preprocessing (mean and std on 0..1 pixels) and answers with logits over the data's
+classes, checked first.
 """
 
 import json
@@ -59,6 +60,8 @@ def load_teacher_path(
         return load_checkpoint(path)
     if path.suffix == ".pt2":
         return _exported_program(path, classes, image_size, mean, std)
+    if path.suffix == ".onnx":
+        return _onnx(path, classes, image_size, mean, std)
     try:
         model = torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, ValueError) as error:
@@ -81,6 +84,18 @@ def _exported_program(
         raise UserError(f"cannot load {path} with torch.export.load ({str(error).splitlines()[0][:120]})") from None
     info = ModelInfo(path.stem, classes, image_size, tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD))
     return ExportedModule(program.module()), info
+
+
+def _onnx(
+    path: Path, classes: list[str], image_size: int, mean: list[float] | None, std: list[float] | None
+) -> tuple[nn.Module, ModelInfo]:
+    """An ONNX file carries no normalisation or class names: they come from the settings and the data."""
+    try:
+        from edgedistill.onnx_model import OnnxModule
+    except ImportError:
+        raise UserError("an ONNX teacher needs onnxruntime: pip install 'edgedistill[onnx]'") from None
+    info = ModelInfo(path.stem, classes, image_size, tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD))
+    return OnnxModule(path, image_size), info
 
 
 def _hugging_face(

@@ -1,9 +1,10 @@
-"""Teachers trained elsewhere: TorchScript and Hugging Face folders give the original model's logits, bring or
-are given their preprocessing, and distil from the command line."""
+"""Teachers trained elsewhere: TorchScript, torch.export, ONNX and Hugging Face folders give the original model's
+logits, bring or are given their preprocessing, and distil from the command line."""
 
 import json
 
 import pytest
+import timm
 import torch
 from conftest import run_cli
 from torch import nn
@@ -11,7 +12,9 @@ from torch import nn
 from edgedistill.config import TrainConfig
 from edgedistill.data import load_data
 from edgedistill.errors import UserError
+from edgedistill.models import count_macs, count_params
 from edgedistill.run import load_given_teacher
+from edgedistill.teacher_cache import weights_digest
 
 CLASSES = ["blue", "green", "red"]  # the image_folder fixture's, in name order
 
@@ -99,3 +102,59 @@ def test_distillation_from_a_torchscript_teacher(image_folder, tmp_path):
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["teacher_mean"] == [0.5, 0.5, 0.5] and metrics["teacher"]["arch"] == "Tiny"
+
+
+def export_onnx(model: nn.Module, path, size: int = 32) -> None:
+    batch = torch.export.Dim("batch")
+    torch.onnx.export(model, (torch.rand(2, 3, size, size),), path, dynamic_shapes=({0: batch},), verbose=False)
+
+
+def test_an_onnx_teacher_gives_the_original_logits_and_counts_its_size(image_folder, tmp_path):
+    torch.manual_seed(0)
+    original = Tiny().eval()
+    export_onnx(original, tmp_path / "tiny.onnx")
+    model, info = loaded(image_folder, tmp_path, tmp_path / "tiny.onnx", teacher_std=[0.5] * 3)
+    images = torch.rand(5, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(images), original(images), rtol=0, atol=1e-4)
+    assert info.arch == "tiny" and info.std == (0.5,) * 3 and info.mean == (0.485, 0.456, 0.406)
+    assert count_params(model) == count_params(original)
+    assert count_macs(model, 32) == count_macs(original, 32) > 0
+
+
+def test_an_onnx_teacher_of_a_real_network_counts_the_macs_torch_counts(image_folder, tmp_path):
+    original = timm.create_model("resnet18", num_classes=3).eval()
+    export_onnx(original, tmp_path / "resnet.onnx")
+    model, _ = loaded(image_folder, tmp_path, tmp_path / "resnet.onnx")
+    assert count_macs(model, 32) == count_macs(original, 32)
+    images = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(images), original(images), rtol=0, atol=1e-4)
+
+
+def test_an_onnx_teacher_for_another_size_or_a_fixed_batch_is_refused_with_the_fix(image_folder, tmp_path):
+    torch.onnx.export(Tiny().eval(), (torch.rand(1, 3, 32, 32),), tmp_path / "fixed.onnx", verbose=False)
+    with pytest.raises(UserError, match="batches of exactly 1; export it with a dynamic batch dimension"):
+        loaded(image_folder, tmp_path, tmp_path / "fixed.onnx")
+    export_onnx(Tiny().eval(), tmp_path / "big.onnx", size=48)
+    with pytest.raises(UserError, match="takes 48x48 images but the run's image size is 32; set image_size=48"):
+        loaded(image_folder, tmp_path, tmp_path / "big.onnx")
+
+
+def test_distillation_from_an_onnx_teacher_caches_its_answers_under_the_file_digest(image_folder, tmp_path):
+    export_onnx(Tiny().eval(), tmp_path / "teacher.onnx")
+    out = tmp_path / "run"
+    result = run_cli(
+        "train", "--data", str(image_folder), "--teacher", str(tmp_path / "teacher.onnx"), "--epochs", "1",
+        "--batch-size", "8", "--workers", "0", "--cache-teacher", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["teacher"]["arch"] == "teacher" and metrics["teacher"]["macs"] > 0
+    metas = (out / "teacher-cache").rglob("meta.json")
+    cached = {json.loads(meta.read_text())["fingerprint"]["teacher_sha256"] for meta in metas}
+    model, _ = loaded(image_folder, tmp_path, tmp_path / "teacher.onnx")
+    assert cached == {weights_digest(model)}
+    export_onnx(Tiny().eval(), tmp_path / "other.onnx")  # other weights, so another digest
+    other, _ = loaded(image_folder, tmp_path, tmp_path / "other.onnx")
+    assert weights_digest(other) != weights_digest(model)
