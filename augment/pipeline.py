@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from edgedistill.augment import optics, sensor
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 
 IMAGE_SIZE_PLACEHOLDER = "image_size"
 CAMERA_TRANSFORMS: dict[str, type[A.BasicTransform]] = {
@@ -94,9 +94,10 @@ def _check_sizes(transforms: list[A.BasicTransform], image_size: int, source: st
             image = transform(image=image, force_apply=True)["image"]
         except Exception as error:  # albumentations raises many types here; every one is the preset's
             raise UserError(
-                f"{source}: {name} fails on the {before.shape[1]}x{before.shape[0]} images it gets at --image-size "
-                f"{image_size} ({type(error).__name__}: {_one_line(error)}); keep its sizes within that (the word "
-                "image_size in the preset follows --image-size), train at a larger --image-size, or remove it"
+                f"{source}: {name} fails on the {before.shape[1]}x{before.shape[0]} images it gets at "
+                f"{setting('image_size', image_size)} ({type(error).__name__}: {_one_line(error)}); keep its sizes "
+                f"within that (the word image_size in the preset follows {setting('image_size')}), train at a larger "
+                f"{setting('image_size')}, or remove it"
             ) from None
         if image.shape != before.shape or image.dtype != before.dtype:
             shaped_by = name

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edgedistill.devices.bench import Job, Timing
 from edgedistill.devices.staging import stage_bundle
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 
 PACKAGE = "org.edgedistill.harness"
 RUNNER = f"{PACKAGE}.test/androidx.test.runner.AndroidJUnitRunner"
@@ -46,7 +46,8 @@ class AdbDevice:
         if missing:
             raise UserError(
                 f"the Android harness is not built ({missing[0]} is missing); build it as devices/android/README.md "
-                "says (it ships in a source checkout, not in the wheel), or point --harness at the built project"
+                f"says (it ships in a source checkout, not in the wheel), or point {setting('harness')} at the built "
+                "project"
             )
         for apk in apks:
             self._adb("install", "-r", "-t", str(apk), problem="cannot install the harness")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from edgedistill.devices import harness
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 from edgedistill.fileio import write_json_atomic
 
 
@@ -188,7 +188,9 @@ def result_files(bundle: Path, out: Path, device: Device, jobs: list[Job]) -> li
     """Where each job's result goes: ``out/<device>-<model>.json``, a plain name that stays inside
     ``out``. A bundle can carry its own bench/ folder, or a result file in it, as a link to elsewhere."""
     if out.parent.resolve().is_relative_to(bundle) and not out.resolve().is_relative_to(bundle):
-        raise UserError(f"{out} is a link to {out.resolve()}, outside the bundle; remove the link or choose --out")
+        raise UserError(
+            f"{out} is a link to {out.resolve()}, outside the bundle; remove the link or choose {setting('out')}"
+        )
     with user_errors():
         return [
             harness.bundle_file(out, f"{safe_name(device.label)}-{safe_name(job.result_stem)}.json") for job in jobs

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from edgedistill.devices.bench import Device
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 
 
 def open_device(
@@ -27,4 +27,6 @@ def open_device(
         from edgedistill.devices.ios import IosDevice
 
         return IosDevice(rest or None, harness, team)
-    raise UserError(f"unknown --device {spec!r}; choose host, ssh://user@host[:port], adb[:SERIAL] or ios:UDID")
+    raise UserError(
+        f"unknown {setting('device')} {spec!r}; choose host, ssh://user@host[:port], adb[:SERIAL] or ios:UDID"
+    )

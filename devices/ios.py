@@ -16,7 +16,7 @@ from pathlib import Path
 
 from edgedistill.devices.bench import Job, Timing
 from edgedistill.devices.staging import stage_bundle
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 from edgedistill.fileio import write_json_atomic
 
 SCHEME = "EdgeDistillHarness"
@@ -37,7 +37,9 @@ class IosDevice:
         if shutil.which("xcodebuild") is None:
             raise UserError("no xcodebuild here; install Xcode 15 or newer and run `xcode-select --install`")
         if not udid:
-            raise UserError("name the device: --device ios:UDID (`xcrun xctrace list devices` lists the UDIDs)")
+            raise UserError(
+                f"name the device: {setting('device', 'ios:UDID')} (`xcrun xctrace list devices` lists the UDIDs)"
+            )
         self.udid = udid
         self.label = f"ios-{udid}"
         self.harness = harness or Path(__file__).parent / "ios"
@@ -49,7 +51,7 @@ class IosDevice:
         if not (self.harness / "Package.swift").is_file():
             raise UserError(
                 f"{self.harness} is not the iOS harness (no Package.swift); it ships in a source checkout of "
-                "edgedistill, not in the wheel: point --harness at that checkout's devices/ios"
+                f"edgedistill, not in the wheel: point {setting('harness')} at that checkout's devices/ios"
             )
         self.workdir = Path(tempfile.mkdtemp(prefix="edgedistill-ios-"))
         package = self.workdir / "harness"

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from edgedistill.devices import harness
 from edgedistill.devices.bench import Job, Timing, harness_error, read_manifest, user_errors
 from edgedistill.devices.host import HARNESS
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 from edgedistill.fileio import write_text_atomic
 
 SSH_UNREACHABLE = 255  # ssh's exit status for its own failures (connection, authentication)
@@ -73,7 +73,7 @@ class SshDevice:
         if probe.returncode:
             raise UserError(
                 f"{self.python} on {self.destination} cannot run the harness ({_last_line(probe.stderr)}); "
-                "install Python 3 with numpy there, or name the board's interpreter with --remote-python"
+                f"install Python 3 with numpy there, or name the board's interpreter with {setting('remote_python')}"
             )
         names = ["manifest.json", read_manifest(bundle)["golden"]["file"], *(job.artifact["file"] for job in jobs)]
         with user_errors():

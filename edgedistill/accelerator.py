@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 AMP_MODES = {"auto": None, "bf16": torch.bfloat16, "fp16": torch.float16, "off": None}
@@ -48,7 +48,7 @@ def resolve(device: str = "auto", amp: str = "auto") -> Accelerator:
     off elsewhere); UserError when the machine has no such device."""
     chosen = _device(device)
     if amp not in AMP_MODES:
-        raise UserError(f"--amp must be one of {', '.join(AMP_MODES)}, got {amp!r}")
+        raise UserError(f"{setting('amp')} must be one of {', '.join(AMP_MODES)}, got {amp!r}")
     dtype = AMP_MODES[amp]
     if amp == "auto" and chosen.type == "cuda":
         native_bf16 = torch.cuda.get_device_capability(chosen) >= (8, 0)  # Ampere on; older GPUs only emulate it
@@ -64,20 +64,22 @@ def _device(spec: str) -> torch.device:
         return torch.device("cpu")
     if spec == "mps":
         if not mps:
-            raise UserError("--device mps: this machine has no Apple GPU (MPS); use --device auto or cpu")
+            raise UserError(f"{setting('device', 'mps')}: this machine has no Apple GPU (MPS); use device auto or cpu")
         return torch.device("mps")
     if spec == "cuda" or spec.startswith("cuda:"):
         if not cuda:
-            raise UserError(f"--device {spec}: this machine has no CUDA GPU torch can use; use --device auto or cpu")
+            raise UserError(
+                f"{setting('device', spec)}: this machine has no CUDA GPU torch can use; use device auto or cpu"
+            )
         index = int(os.environ.get("LOCAL_RANK", 0)) if spec == "cuda" else _index(spec)
         if not 0 <= index < torch.cuda.device_count():
-            raise UserError(f"--device {spec}: there are {torch.cuda.device_count()} CUDA devices (0 to N-1)")
+            raise UserError(f"{setting('device', spec)}: there are {torch.cuda.device_count()} CUDA devices (0 to N-1)")
         return torch.device("cuda", index)
-    raise UserError(f"--device must be one of {', '.join(DEVICES)}, got {spec!r}")
+    raise UserError(f"{setting('device')} must be one of {', '.join(DEVICES)}, got {spec!r}")
 
 
 def _index(spec: str) -> int:
     try:
         return int(spec.removeprefix("cuda:"))
     except ValueError:
-        raise UserError(f"--device {spec}: write cuda:N with N a GPU number, e.g. cuda:0") from None
+        raise UserError(f"{setting('device', spec)}: write cuda:N with N a GPU number, e.g. cuda:0") from None

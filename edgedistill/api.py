@@ -3,6 +3,7 @@
     import edgedistill
     result = edgedistill.distill(my_teacher, edgedistill.Images(train_set, test_set, classes), out="runs/mine")
     bundles = edgedistill.export_bundle(result.run_dir, target="android")
+    latency = edgedistill.bench(bundles["android"])
 
 Settings are TrainConfig's, by name (``epochs=10``, ``temperature="auto"``); a run directory is the same as the
 command line's, so ``edgedistill export``, ``report`` and ``train --resume`` work on it too.
@@ -15,7 +16,7 @@ from pathlib import Path
 import torch
 
 from edgedistill.config import DEFAULT_STUDENT, PYTHON_TEACHER, TrainConfig
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 from edgedistill.models import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, load_checkpoint
 from edgedistill.own_data import Images, save_images
 from edgedistill.run import PythonTeacher, open_run, run
@@ -100,3 +101,37 @@ def export_bundle(
     source = load_source(Path(run_dir), None, None, None)
     results = export_bundles(source, targets, precision, Path(out) if out else source.default_out, calibration, golden)
     return {name: landed for name, (landed, _) in results.items()}
+
+
+def bench(
+    bundle: str | Path,
+    device: str = "host",
+    *,
+    threads: int = 1,
+    warmup: int = 20,
+    iterations: int | None = None,
+    min_seconds: float = 3.0,
+    pause: float = 0.0,
+    out: str | Path | None = None,
+    ssh_options: list[str] | None = None,
+    remote_python: str = "python3",
+    harness: str | Path | None = None,
+    team: str | None = None,
+) -> dict[str, dict | str]:
+    """Time every model of an exported bundle on ``device`` (``host``, ``ssh://user@host[:port]``, ``adb[:SERIAL]``
+    or ``ios:UDID``) and check its answers on the golden set there, as ``edgedistill bench`` does. Returns each
+    model's result (latency percentiles, load time, memory, agreement with the student and the teacher, field
+    accuracy), or the reason it did not run; the results are also written to ``out`` (default ``BUNDLE/bench``)."""
+    from edgedistill.devices.bench import Timing, bench_bundle, read_manifest
+    from edgedistill.devices.connect import open_device
+
+    for name, value, low in (("threads", threads, 1), ("warmup", warmup, 0), ("min_seconds", min_seconds, 0)):
+        if value < low:
+            raise UserError(f"{setting(name)} must be at least {low}, got {value}")
+    if iterations is not None and iterations < 1:
+        raise UserError(f"{setting('iterations')} must be at least 1, got {iterations}")
+    bundle = Path(bundle)
+    read_manifest(bundle)  # before the device: a wrong path is the first thing to hear about
+    driver = open_device(device, list(ssh_options or []), remote_python, Path(harness) if harness else None, team)
+    timing = Timing(threads, warmup, iterations, min_seconds)
+    return dict(bench_bundle(bundle, Path(out) if out else bundle / "bench", driver, timing, pause))

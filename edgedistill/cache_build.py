@@ -18,7 +18,7 @@ from edgedistill import distributed, interrupt
 from edgedistill.accelerator import CPU, Accelerator
 from edgedistill.augment.pipeline import build_pipeline, load_preset
 from edgedistill.data import AugmentedViews, ImageSet, to_model_input
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 from edgedistill.models import ModelInfo
 from edgedistill.teacher_cache import TeacherCache, digest_views, fingerprint
 
@@ -99,7 +99,8 @@ def prepare_cache(
     """The finished cache of ``domain`` under ``root`` (``root/DOMAIN``), built or completed first if needed."""
     if topk is not None and not 1 <= topk < len(info.classes):
         raise UserError(
-            f"--topk must be between 1 and {len(info.classes) - 1} (the teacher has {len(info.classes)} classes)"
+            f"{setting('topk')} must be between 1 and {len(info.classes) - 1} (the teacher has "
+            f"{len(info.classes)} classes)"
         )
     preset = load_preset(domain)
     key = fingerprint(teacher, preset["transforms"], train.images, train.labels, image_size, seed, views, topk)

@@ -375,31 +375,32 @@ def bench(
 ) -> None:
     """Benchmark every model of a bundle with its runtime on a device, with the PyTorch student as the
     baseline on the host."""
-    from edgedistill.devices.bench import Timing, bench_bundle, read_manifest
-    from edgedistill.devices.connect import open_device
+    from edgedistill.api import bench as bench_models
+    from edgedistill.devices.bench import read_manifest
 
-    timing = Timing(threads, warmup, iterations, min_seconds)
     with one_line_errors():
-        manifest = read_manifest(bundle)  # before the device: a wrong path is the first thing to hear about
-        driver = open_device(device, ssh_option or [], remote_python, harness, team)
-        results = bench_bundle(bundle, out or bundle / "bench", driver, timing, pause)
-    console.print(bench_table(results, f"{bundle} on {driver.label}"))
-    for name, result in results:
+        manifest = read_manifest(bundle)
+        results = bench_models(
+            bundle, device, threads=threads, warmup=warmup, iterations=iterations, min_seconds=min_seconds,
+            pause=pause, out=out, ssh_options=ssh_option, remote_python=remote_python, harness=harness, team=team,
+        )  # fmt: skip
+    console.print(bench_table(results, f"{bundle} on {device}"))
+    for name, result in results.items():
         if isinstance(result, str):
             console.print(f"  {name} not run: {result}")
     if not manifest["passed"]:
         console.print("note: this bundle failed its export verification (verification.md): measure it, do not ship it")
-    if not any(isinstance(result, dict) for _, result in results):
-        fail(f"no model of {bundle} could be measured on {driver.label} (reasons above)")
+    if not any(isinstance(result, dict) for result in results.values()):
+        fail(f"no model of {bundle} could be measured on {device} (reasons above)")
     console.print(f"results: {out or bundle / 'bench'}")
 
 
-def bench_table(results: list[tuple[str, dict | str]], title: str) -> Table:
+def bench_table(results: dict[str, dict | str], title: str) -> Table:
     """Latency, load time, memory and agreement per model; speed-up against eager when it ran."""
-    eager = next((r for name, r in results if name.startswith("pytorch") and isinstance(r, dict)), None)
+    eager = next((r for name, r in results.items() if name.startswith("pytorch") and isinstance(r, dict)), None)
     columns = ["model", "precision", "p50 ms", "p90 ms", "mean ± std ms", "load ms", "peak MB"]
     table = Table(*columns, "top-1 = student", "top-1 = teacher", "field acc", "p50 vs eager", title=title)
-    for name, result in results:
+    for name, result in results.items():
         if isinstance(result, str):
             table.add_row(name, "", "", "", "", "", "", "", "", "", "not run (below)")
             continue

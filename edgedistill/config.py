@@ -68,7 +68,9 @@ class TrainConfig:
         """The saved config of the run in ``run_dir``."""
         path = run_dir / "config.yaml"
         if not path.is_file():
-            raise UserError(f"{run_dir} has no config.yaml, so it is not a run to resume; start it without --resume")
+            raise UserError(
+                f"{run_dir} has no config.yaml, so it is not a run to resume; start it without {setting('resume')}"
+            )
         settings = read_settings(path)
         if "out" not in settings:
             raise UserError(f"{path} is damaged (no 'out'); restore it or start a new run")
@@ -163,7 +165,7 @@ def check_setting(name: str, value: object) -> None:
         return
     if name == "field_grid":
         if value not in FIELD_GRIDS:
-            raise UserError(f"--field-grid must be one of {list(FIELD_GRIDS)}, got {value!r}")
+            raise UserError(f"{flag} must be one of {list(FIELD_GRIDS)}, got {value!r}")
         return
     if name not in RANGES:
         if not isinstance(value, str) or not value:

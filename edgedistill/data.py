@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from edgedistill import demo_data
 from edgedistill.augment import build_eval_transform, reseed, view_seed
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 from edgedistill.image_store import DiskImages, ImageArray, write_store
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -101,7 +101,10 @@ def load_image_folder(root: Path, image_size: int) -> DataBundle:
 def require_data_folder(root: Path) -> None:
     """The one refusal of a --data folder that is not there, for the early check and the loader alike."""
     if not root.is_dir():
-        raise UserError(f"data folder {root} does not exist; pass --data demo, --data cifar10 or an ImageFolder root")
+        raise UserError(
+            f"data folder {root} does not exist; set {setting('data', 'demo')}, {setting('data', 'cifar10')} or an "
+            "ImageFolder root"
+        )
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -211,7 +214,8 @@ def _list_split(split_dir: Path, classes: list[str]) -> tuple[list[Path], list[i
         labels += [label] * len(class_paths)
     if not paths:
         raise UserError(
-            f"{split_dir} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); add images or point --data elsewhere"
+            f"{split_dir} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); add images or point "
+            f"{setting('data')} elsewhere"
         )
     return paths, labels
 
@@ -265,7 +269,7 @@ def _load_cifar10(image_size: int) -> DataBundle:
     except Exception as error:  # torchvision raises URLError, RuntimeError or OSError when offline
         raise UserError(
             f"could not load CIFAR-10 into {root} ({error}); on an offline machine unpack a copy and pass "
-            "--data PATH_TO_IMAGEFOLDER"
+            f"{setting('data', 'PATH_TO_IMAGEFOLDER')}"
         ) from None
     return DataBundle(
         classes=list(train.classes),

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 from edgedistill.fileio import write_atomic
 
 METADATA_KEY = "edgedistill"
@@ -58,7 +58,7 @@ def create_model(arch: str, num_classes: int, pretrained: bool = False) -> nn.Mo
             raise
         raise UserError(
             f"could not fetch pretrained weights for timm:{arch} ({error}); run once on a connected machine "
-            "or drop --pretrained"
+            f"or drop {setting('pretrained')}"
         ) from None
 
 

@@ -28,7 +28,7 @@ from edgedistill.data import (
     require_data_folder,
     worker_count,
 )
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 from edgedistill.evaluate import accuracy, accuracy_by_group, agreement, predict_logits
 from edgedistill.field import CAMERA_CORRUPTIONS, HELD_OUT_CORRUPTIONS, SEVERITIES, FieldSplit, build_field_split
 from edgedistill.fileio import write_json_atomic
@@ -52,7 +52,7 @@ from edgedistill.models import (
 from edgedistill.report import write_report
 from edgedistill.rundir import RunClaim, absolute_inputs, prepare_run_dir, reopen_run_dir, resume_config
 from edgedistill.stages import ALONE, DISTILLED, DISTILLED_LABELED_ONLY, TEACHER, plan
-from edgedistill.teachers import load_teacher_path
+from edgedistill.teachers import TORCHVISION, load_teacher_path, load_torchvision_teacher, parse_torchvision_spec
 from edgedistill.trainer import StageSettings, Teacher, fit
 from edgedistill.tuning import SweepData, candidates, choose, sweep_data
 
@@ -76,7 +76,7 @@ def open_run(
     user's before this command). Everything that can be checked cheaply is checked before the disk is
     touched; ``given`` names the settings set for this command, which ``resume`` checks against the run's."""
     if resume and force:
-        raise UserError("--resume continues a run and --force replaces it; pass one of them")
+        raise UserError(f"{setting('resume')} continues a run and {setting('force')} replaces it; pass one of them")
     cfg = absolute_inputs(cfg)
     if resume:
         cfg = resume_config(Path(cfg.out), cfg, given)
@@ -96,15 +96,25 @@ def check_inputs(cfg: TrainConfig) -> None:
     teacher = cfg.teacher or DEFAULT_TEACHER
     for name in ("teacher_weights", "student_weights"):
         if getattr(cfg, name) and not Path(getattr(cfg, name)).is_file():
-            raise UserError(f"--{name.replace('_', '-')} {getattr(cfg, name)} is not a file; give a weights file")
-    if cfg.teacher_weights and not teacher.startswith("timm:"):
-        raise UserError("--teacher-weights are weights of a timm architecture: pass --teacher timm:NAME with them")
-    if teacher.startswith("timm:"):
+            raise UserError(f"{setting(name, getattr(cfg, name))} is not a file; give a weights file")
+    if cfg.teacher_weights and not teacher.startswith(("timm:", TORCHVISION)):
+        raise UserError(
+            f"{setting('teacher_weights')} are weights of a timm or torchvision architecture: set "
+            f"{setting('teacher', 'timm:NAME')} or {setting('teacher', 'torchvision:NAME')} with them"
+        )
+    if teacher.startswith(TORCHVISION):
+        parse_torchvision_spec(teacher)
+        if not cfg.teacher_weights:
+            raise UserError(
+                f"a torchvision teacher is loaded, not trained: give its weights for the data's classes with "
+                f"{setting('teacher_weights', 'FILE')} (the run trains timm teachers)"
+            )
+    elif teacher.startswith("timm:"):
         parse_timm_spec(teacher)
         if cfg.teacher_epochs < 1 and not cfg.teacher_weights:
             raise UserError(
-                "--teacher-epochs must be at least 1 when the teacher is trained in the run; or pass --teacher "
-                "CHECKPOINT"
+                f"{setting('teacher_epochs')} must be at least 1 when the teacher is trained in the run; or give "
+                f"a trained one: {setting('teacher', 'CHECKPOINT')}"
             )
     elif not teacher.startswith(PYTHON_TEACHER) and not Path(teacher).exists():
         raise UserError(
@@ -114,7 +124,9 @@ def check_inputs(cfg: TrainConfig) -> None:
     if cfg.data not in ("demo", "cifar10"):
         require_data_folder(Path(cfg.data))
     if cfg.unlabeled and not Path(cfg.unlabeled).is_dir():
-        raise UserError(f"{cfg.unlabeled} is not a folder; give a folder of images (searched recursively)")
+        raise UserError(
+            f"{setting('unlabeled', cfg.unlabeled)} is not a folder; give a folder of images (searched recursively)"
+        )
 
 
 def run(
@@ -283,6 +295,11 @@ def load_given_teacher(
             )
         info = ModelInfo(spec.removeprefix(PYTHON_TEACHER), data.classes, cfg.image_size, module.mean, module.std)
         return check_forward(module.model.to(device).eval(), info), info
+    if spec.startswith(TORCHVISION):
+        model, info = load_torchvision_teacher(
+            spec, Path(cfg.teacher_weights), data.classes, cfg.image_size, cfg.teacher_mean, cfg.teacher_std
+        )
+        return check_forward(model.to(device).eval(), info), info
     if cfg.teacher_weights:  # checked against the classes by the weights' head
         model, info = load_state_dict_checkpoint(
             Path(cfg.teacher_weights), parse_timm_spec(spec), data.classes, cfg.image_size
@@ -294,8 +311,8 @@ def load_given_teacher(
     if info.classes != data.classes:
         raise UserError(
             f"teacher {spec} predicts {len(info.classes)} classes {info.classes[:5]}... but the data has "
-            f"{len(data.classes)} {data.classes[:5]}...; give a teacher trained on these classes, or omit "
-            "--teacher to train one"
+            f"{len(data.classes)} {data.classes[:5]}...; give a teacher trained on these classes, or "
+            f"{setting('teacher', 'timm:NAME')} to train one"
         )
     return check_forward(model.to(device).eval(), info), info
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from edgedistill import __version__
 from edgedistill.config import PYTHON_TEACHER, TrainConfig
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 from edgedistill.fileio import remove_stale_temp_files, write_text_atomic
 
 MARKER = ".edgedistill-run"
@@ -71,14 +71,17 @@ def prepare_run_dir(cfg: TrainConfig, force: bool) -> RunClaim:
     run_dir = Path(cfg.out)
     aside = None
     if run_dir.is_symlink() and force:
-        raise UserError(f"--out {run_dir} is a symbolic link; --force never replaces through one, give its target")
+        raise UserError(
+            f"{setting('out')} {run_dir} is a symbolic link; {setting('force')} never replaces through one, give "
+            "its target"
+        )
     if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--out {run_dir} is a file, not a folder; choose another --out")
+        raise UserError(f"{setting('out')} {run_dir} is a file, not a folder; choose another {setting('out')}")
     if run_dir.is_dir() and any(run_dir.iterdir()):
         if not force:
             raise UserError(
-                f"run directory {run_dir} already exists; pass --resume to continue it, --force to replace "
-                "it, or choose another --out"
+                f"run directory {run_dir} already exists; pass {setting('resume', True)} to continue it, "
+                f"{setting('force', True)} to replace it, or choose another {setting('out')}"
             )
         _refuse_inputs_inside(cfg, run_dir)
         aside = _move_aside(run_dir)
@@ -90,7 +93,7 @@ def prepare_run_dir(cfg: TrainConfig, force: bool) -> RunClaim:
     except OSError as error:
         RunClaim(run_dir, made, aside).rollback()
         raise UserError(
-            f"cannot write the run directory {run_dir} ({error.strerror or error}); choose a writable --out"
+            f"cannot write the run directory {run_dir} ({error.strerror or error}); choose a writable {setting('out')}"
         ) from None
     return RunClaim(run_dir, made, aside)
 
@@ -103,8 +106,8 @@ def _refuse_inputs_inside(cfg: TrainConfig, run_dir: Path) -> None:
         value = getattr(cfg, name)
         if value and _is_path(name, value) and Path(value).resolve().is_relative_to(inside):
             raise UserError(
-                f"--{name.replace('_', '-')} {value} lies inside {run_dir}, the run --force would replace; "
-                "copy it out of that folder first, or choose another --out"
+                f"{setting(name, value)} lies inside {run_dir}, the run {setting('force')} would replace; "
+                f"copy it out of that folder first, or choose another {setting('out')}"
             )
 
 
@@ -112,16 +115,19 @@ def _move_aside(run_dir: Path) -> Path:
     """Check that ``--force`` may replace ``run_dir`` and move it to a hidden sibling."""
     here = Path.cwd().resolve()
     if here == run_dir.resolve() or here.is_relative_to(run_dir.resolve()):
-        raise UserError(f"--force would replace {run_dir}, which holds the current folder; choose another --out")
+        raise UserError(
+            f"{setting('force')} would replace {run_dir}, which holds the current folder; choose another "
+            f"{setting('out')}"
+        )
     if not is_run_dir(run_dir):
         raise UserError(
-            f"{run_dir} is not an edgedistill run (no {MARKER} file), so --force leaves it alone; "
-            "choose another --out, or empty or delete it yourself"
+            f"{run_dir} is not an edgedistill run (no {MARKER} file), so {setting('force')} leaves it alone; "
+            f"choose another {setting('out')}, or empty or delete it yourself"
         )
     aside = run_dir.with_name(f".{run_dir.name}.replaced")
     if aside.exists():
         raise UserError(
-            f"{aside} holds a run that an earlier --force replaced and did not finish replacing; "
+            f"{aside} holds a run that an earlier {setting('force')} replaced and did not finish replacing; "
             f"move it back to {run_dir} or delete it, then retry"
         )
     run_dir.rename(aside)
@@ -144,11 +150,11 @@ def resume_config(run_dir: Path, requested: TrainConfig, given: set[str]) -> Tra
         if name in CHANGEABLE_ON_RESUME:
             setattr(saved, name, new)
         else:
-            contradicting.append(f"--{name.replace('_', '-')} {new} (the run has {old})")
+            contradicting.append(f"{setting(name, new)} (the run has {old})")
     if contradicting:
         raise UserError(
-            f"--resume continues {run_dir} with its saved settings, and these options contradict them: "
-            f"{', '.join(contradicting)}; drop them, or start a new run with another --out"
+            f"{setting('resume')} continues {run_dir} with its saved settings, and these settings contradict them: "
+            f"{', '.join(contradicting)}; drop them, or start a new run with another {setting('out')}"
         )
     saved.out = str(run_dir)
     return saved

@@ -14,8 +14,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from edgedistill.errors import UserError
-from edgedistill.models import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, load_checkpoint
+from edgedistill.errors import UserError, setting
+from edgedistill.models import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, load_checkpoint, load_weights
+
+TORCHVISION = "torchvision:"
 
 
 class ExportedModule(nn.Module):
@@ -67,10 +69,39 @@ def load_teacher_path(
     except (RuntimeError, ValueError) as error:
         raise UserError(
             f"teacher {path} is not a TorchScript model ({str(error).splitlines()[0][:120]}); for plain weights of a "
-            "timm architecture pass --teacher timm:NAME --teacher-weights FILE"
+            f"timm architecture set {setting('teacher', 'timm:NAME')} with {setting('teacher_weights', 'FILE')}"
         ) from None
     name = getattr(model, "original_name", type(model).__name__)
     return model, ModelInfo(name, classes, image_size, tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD))
+
+
+def parse_torchvision_spec(spec: str) -> str:
+    """``torchvision:NAME`` -> NAME, refused with the list's place when torchvision has no such model."""
+    import torchvision
+
+    name = spec.removeprefix(TORCHVISION)
+    if name not in torchvision.models.list_models(torchvision.models):
+        raise UserError(f"'{spec}' is not a torchvision classification model; see torchvision.models.list_models()")
+    return name
+
+
+def load_torchvision_teacher(
+    spec: str, weights: Path, classes: list[str], image_size: int, mean: list[float] | None, std: list[float] | None
+) -> tuple[nn.Module, ModelInfo]:
+    """A torchvision architecture with the user's weights for ``classes`` (its head fine-tuned elsewhere)."""
+    import torchvision
+
+    name = parse_torchvision_spec(spec)
+    model = torchvision.models.get_model(name, weights=None, num_classes=len(classes))
+    try:
+        model.load_state_dict(load_weights(weights))
+    except RuntimeError as error:
+        raise UserError(
+            f"{weights}: weights do not fit {spec} with {len(classes)} classes ({str(error).splitlines()[0]}); "
+            "check the architecture and the data's classes"
+        ) from None
+    info = ModelInfo(spec, classes, image_size, tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD))
+    return model, info
 
 
 def _exported_program(

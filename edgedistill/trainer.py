@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Sampler
 from edgedistill import distributed, interrupt
 from edgedistill.accelerator import CPU, Accelerator
 from edgedistill.data import AugmentedViews, to_model_input
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 from edgedistill.fileio import write_atomic
 from edgedistill.losses import UNLABELED, DistillationLoss, cross_entropy_labeled
 from edgedistill.models import ModelInfo
@@ -72,13 +72,13 @@ def fit(
     Under torchrun, every rank trains on its slice of each global batch through DDP."""
     rank, size = distributed.rank_and_size()
     if settings.batch_size % size:
-        raise UserError(f"--batch-size {settings.batch_size} must split evenly over the {size} processes")
+        raise UserError(f"{setting('batch_size', settings.batch_size)} must split evenly over the {size} processes")
     epoch_size = len(epoch_order(views.labels, settings.seed, 0, settings.unlabeled_ratio))
     steps_per_epoch = epoch_size // settings.batch_size
     if steps_per_epoch == 0:
         raise UserError(
             f"{name}: {epoch_size} training images are fewer than one batch of {settings.batch_size}; lower "
-            "--batch-size"
+            f"{setting('batch_size')}"
         )
     accelerator = settings.accelerator
     model.to(accelerator.device)
@@ -162,7 +162,7 @@ def train_one_epoch(
         if not torch.isfinite(loss):
             raise UserError(
                 f"{name}: loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; start the run again "
-                f"with a lower --lr (it was {optimizer.defaults['lr']}) or check the training images"
+                f"with a lower {setting('lr')} (it was {optimizer.defaults['lr']}) or check the training images"
             )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()  # with fp16, scaled against underflow; otherwise loss.backward()

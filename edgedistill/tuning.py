@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgedistill.data import AugmentedViews, DataBundle, ImageSet
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 from edgedistill.image_store import LazyImages, select
 
 TEMPERATURES = (1.0, 2.0, 4.0, 8.0)
@@ -35,7 +35,7 @@ def parse_setting(value: str, name: str) -> float | str:
     try:
         return float(value)
     except ValueError:
-        raise UserError(f"--{name} must be a number or 'auto', got {value!r}") from None
+        raise UserError(f"{setting(name)} must be a number or 'auto', got {value!r}") from None
 
 
 def candidates(temperature: float | str, alpha: float | str) -> list[tuple[float, float]]:

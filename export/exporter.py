@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 from edgedistill.export import to_coreml, to_executorch, to_tflite
 from edgedistill.export.bundle import Artifact, write_bundle
 from edgedistill.export.golden import Golden, build_golden, calibration_batches
@@ -39,12 +39,12 @@ def check_request(targets: list[str], precision: str) -> list[str]:
         if missing:
             raise UserError(
                 f"{name} export needs {', '.join(missing)}, which is not installed: pip install 'edgedistill[{name}]' "
-                f"(or [all]), or choose a --target without {name}"
+                f"(or [all]), or choose a {setting('target')} without {name}"
             )
         if precision not in FORMATS[name].PRECISIONS:
             raise UserError(
                 f"{name} export does not offer {precision}; it offers {list(FORMATS[name].PRECISIONS)}. "
-                f"Use --precision {FORMATS[name].PRECISIONS[0]}, or a target without {name}"
+                f"Use {setting('precision', FORMATS[name].PRECISIONS[0])}, or a target without {name}"
             )
     return formats
 

@@ -49,7 +49,7 @@ def load_source(path: Path, student: str | None, data: str | None, image_size: i
 
 def _from_run(run_dir: Path) -> ExportSource:
     if not (run_dir / "config.yaml").is_file():
-        raise UserError(f"{run_dir} is not a run directory (no config.yaml); give the --out of `edgedistill train`")
+        raise UserError(f"{run_dir} is not a run directory (no config.yaml); give the folder `edgedistill train` wrote")
     student_path = run_dir / RUN_STUDENT
     if not student_path.is_file():
         raise UserError(

@@ -26,6 +26,9 @@ def test_the_readme_python_example_runs_as_written(tmp_path):
     assert (run_dir / "metrics.json").is_file() and (run_dir / "student_kd.safetensors").is_file()
     assert (run_dir / "export" / "android-fp32" / "manifest.json").is_file()  # passed its verification
     assert str(run_dir.relative_to(tmp_path)) in done.stdout
+    timed = sorted(path.name for path in (run_dir / "export" / "android-fp32" / "bench").glob("*.json"))
+    assert timed == ["host-executorch-model.pte.json", "host-pytorch-eager.json", "host-tflite-model.tflite.json"]
+    assert re.search(r"executorch-model.pte [0-9.]+ ms", done.stdout)
 
 
 class Tiny(nn.Module):

@@ -46,7 +46,7 @@ def test_image_folder_is_resized_and_labelled(image_folder):
 
 
 def test_missing_folder_says_what_to_pass(tmp_path):
-    with pytest.raises(UserError, match="does not exist.*--data demo"):
+    with pytest.raises(UserError, match="does not exist.*data='demo'"):
         load_data(str(tmp_path / "nowhere"), 32)
 
 
@@ -131,7 +131,7 @@ def test_cifar10_offline_failure_is_one_clear_line(monkeypatch):
         raise RuntimeError("Error downloading cifar-10-python.tar.gz")
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", unreachable)
-    with pytest.raises(UserError, match=r"could not load CIFAR-10 .*--data PATH_TO_IMAGEFOLDER"):
+    with pytest.raises(UserError, match=r"could not load CIFAR-10 .*data='PATH_TO_IMAGEFOLDER'"):
         load_data("cifar10", 32)
 
 

@@ -88,7 +88,8 @@ def test_an_exported_program_teacher_gives_the_original_logits_at_every_batch_si
 
 def test_plain_weights_given_as_a_teacher_file_say_what_to_pass(image_folder, tmp_path):
     torch.save(Tiny().state_dict(), tmp_path / "weights.pt")
-    with pytest.raises(UserError, match="is not a TorchScript model .* --teacher timm:NAME --teacher-weights FILE"):
+    refused = "is not a TorchScript model .* teacher='timm:NAME' with teacher_weights='FILE'"
+    with pytest.raises(UserError, match=refused):
         loaded(image_folder, tmp_path, tmp_path / "weights.pt")
 
 
@@ -158,3 +159,29 @@ def test_distillation_from_an_onnx_teacher_caches_its_answers_under_the_file_dig
     export_onnx(Tiny().eval(), tmp_path / "other.onnx")  # other weights, so another digest
     other, _ = loaded(image_folder, tmp_path, tmp_path / "other.onnx")
     assert weights_digest(other) != weights_digest(model)
+
+
+def test_a_torchvision_teacher_with_its_weights_gives_the_original_logits(image_folder, tmp_path):
+    import torchvision
+
+    torch.manual_seed(0)
+    original = torchvision.models.mobilenet_v3_small(num_classes=3).eval()
+    torch.save(original.state_dict(), tmp_path / "mine.pt")
+    model, info = loaded(
+        image_folder, tmp_path, "torchvision:mobilenet_v3_small", teacher_weights=str(tmp_path / "mine.pt")
+    )
+    images = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(images), original(images), rtol=0, atol=0)
+    assert info.arch == "torchvision:mobilenet_v3_small" and info.classes == CLASSES
+
+
+def test_a_torchvision_teacher_is_refused_without_weights_or_with_a_wrong_name(image_folder, tmp_path):
+    from edgedistill.run import check_inputs
+
+    cfg = TrainConfig(out=str(tmp_path / "run"), data=str(image_folder), teacher="torchvision:resnet18")
+    with pytest.raises(UserError, match="a torchvision teacher is loaded, not trained: .* teacher_weights='FILE'"):
+        check_inputs(cfg)
+    cfg.teacher = "torchvision:resnet_18"
+    with pytest.raises(UserError, match="'torchvision:resnet_18' is not a torchvision classification model"):
+        check_inputs(cfg)

@@ -73,7 +73,7 @@ def test_teacher_stays_frozen_during_distillation(views, tmp_path):
 def test_diverging_loss_stops_with_one_clear_line(views, tmp_path):
     model, info = fresh_student()
     exploding = StageSettings(3, 10, 1e30, 0.0, 0, 0)
-    with pytest.raises(UserError, match=r"loss became nan .* lower --lr"):
+    with pytest.raises(UserError, match=r"loss became nan .* lower lr "):
         fit("s", model, info, views, exploding, tmp_path / "nan.pt")
 
 

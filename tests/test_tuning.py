@@ -13,7 +13,7 @@ from edgedistill.tuning import VALIDATION_VIEW, candidates, choose, parse_settin
 def test_settings_and_grid():
     assert parse_setting("auto", "temperature") == "auto"
     assert parse_setting("2.5", "temperature") == 2.5
-    with pytest.raises(UserError, match="--temperature must be a number or 'auto', got 'hot'"):
+    with pytest.raises(UserError, match="temperature must be a number or 'auto', got 'hot'"):
         parse_setting("hot", "temperature")
     assert candidates("auto", 0.9) == [(1.0, 0.9), (2.0, 0.9), (4.0, 0.9), (8.0, 0.9)]
     assert candidates(4.0, "auto") == [(4.0, 0.5), (4.0, 0.7), (4.0, 0.9)]
