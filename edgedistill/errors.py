@@ -6,11 +6,11 @@ import errno
 _flags = False  # whether messages name settings as command-line flags
 
 
-def name_settings_as_flags() -> None:
+def name_settings_as_flags(flags: bool = True) -> None:
     """Called by the command line before it runs a command: its users set ``--image-size``, while Python
     callers pass ``image_size``, and each should read the name they typed."""
     global _flags
-    _flags = True
+    _flags = flags
 
 
 def setting(name: str, value: object = None) -> str:

@@ -7,11 +7,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edgedistill.errors import name_settings_as_flags
+
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory):
     """Demo and field splits go to a per-session cache, so tests never read a user's cache."""
     os.environ["EDGEDISTILL_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(autouse=True)
+def settings_named_as_parameters():
+    """Each test starts as a Python caller: a command line run in-process (typer's CliRunner) switches the library's
+    messages to flag names for the rest of the process."""
+    name_settings_as_flags(False)
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
