@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from edgedistill.accelerator import CPU, resolve
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, name_settings_as_flags
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 
@@ -29,14 +29,21 @@ def test_bf16_on_the_cpu_autocasts_a_matmul():
 
 @no_gpu
 @pytest.mark.parametrize("device,amp,message", [
-    ("cuda", "auto", "--device cuda: this machine has no CUDA GPU torch can use"),
-    ("cuda:1", "auto", "--device cuda:1: this machine has no CUDA GPU"),
-    ("tpu", "auto", "--device must be one of auto, cpu, cuda, cuda:N, mps, got 'tpu'"),
-    ("cpu", "fp8", "--amp must be one of auto, bf16, fp16, off, got 'fp8'"),
+    ("cuda", "auto", "device='cuda': this machine has no CUDA GPU torch can use"),
+    ("cuda:1", "auto", "device='cuda:1': this machine has no CUDA GPU"),
+    ("tpu", "auto", "device must be one of auto, cpu, cuda, cuda:N, mps, got 'tpu'"),
+    ("cpu", "fp8", "amp must be one of auto, bf16, fp16, off, got 'fp8'"),
 ])  # fmt: skip
-def test_refusals_name_the_flag(device, amp, message):
-    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+def test_refusals_name_the_setting(device, amp, message):
+    with pytest.raises(UserError, match="^" + message.replace("(", r"\(")):
         resolve(device, amp)
+
+
+@no_gpu
+def test_refusals_name_the_flag_on_the_command_line():
+    name_settings_as_flags()
+    with pytest.raises(UserError, match="^--device cuda: this machine has no CUDA GPU torch can use"):
+        resolve("cuda", "auto")
 
 
 @pytest.mark.slow
