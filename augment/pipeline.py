@@ -104,8 +104,8 @@ def _check_sizes(transforms: list[A.BasicTransform], image_size: int, source: st
     if image.shape != (image_size, image_size, 3) or image.dtype != np.uint8:
         raise UserError(
             f"{source}: {shaped_by} makes the views {'x'.join(map(str, image.shape))} {image.dtype}, but training "
-            f"needs {image_size}x{image_size}x3 uint8 (--image-size); end the geometry with a crop or resize to "
-            "image_size, as the shipped presets' RandomResizedCrop does, and leave normalising to edgedistill"
+            f"needs {image_size}x{image_size}x3 uint8 ({setting('image_size')}); end the geometry with a crop or "
+            "resize to image_size, as the shipped presets' RandomResizedCrop does, and leave normalising to edgedistill"
         )
 
 

@@ -290,7 +290,7 @@ def test_a_preset_that_cannot_work_at_the_image_size_is_refused_when_built(case,
     preset = write_preset(tmp_path, transform)
     with pytest.raises(UserError) as refusal:
         build_train_transform(str(preset), 32)
-    assert_names(str(refusal.value), f"{preset}: ", named, "--image-size")
+    assert_names(str(refusal.value), f"{preset}: ", named, "image_size")
 
 
 def test_a_crop_followed_by_a_resize_to_the_image_size_is_fine(tmp_path):

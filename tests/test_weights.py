@@ -91,5 +91,5 @@ def test_teacher_weights_need_a_timm_teacher(image_folder, tmp_path):
         "train", "--data", str(image_folder), "--teacher", str(tmp_path / "teacher.pt"), "--teacher-weights",
         str(tmp_path / "teacher.pt"), "--out", str(tmp_path / "run"),
     )  # fmt: skip
-    assert result.returncode != 0 and "pass --teacher timm:NAME with them" in result.stderr
+    assert result.returncode != 0 and "set --teacher timm:NAME or --teacher torchvision:NAME with them" in result.stderr
     assert not (tmp_path / "run").exists()
