@@ -6,6 +6,7 @@ import json
 import pytest
 import timm
 import torch
+import torchvision
 from conftest import run_cli
 from torch import nn
 
@@ -28,6 +29,38 @@ class Tiny(nn.Module):
         return self.head(self.conv(x).mean((2, 3)))
 
 
+def save_hugging_face(folder) -> nn.Module:
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    config = ViTConfig(
+        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, num_labels=3, id2label=dict(enumerate(CLASSES)),
+        label2id={c: i for i, c in enumerate(CLASSES)},
+    )  # fmt: skip
+    torch.manual_seed(0)
+    original = ViTForImageClassification(config).eval()
+    original.save_pretrained(folder)
+    ViTImageProcessor(image_mean=[0.5, 0.4, 0.3], image_std=[0.2, 0.2, 0.2]).save_pretrained(folder)
+    return original
+
+
+def save_exported_program(path) -> nn.Module:
+    torch.manual_seed(0)
+    original = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.LazyLinear(3)).eval()
+    example = torch.rand(2, 3, 32, 32)
+    original(example)
+    batch = torch.export.Dim("batch")
+    torch.export.save(torch.export.export(original, (example,), dynamic_shapes=({0: batch},)), path)
+    return original
+
+
+def save_torchvision(path) -> nn.Module:
+    torch.manual_seed(0)
+    original = torchvision.models.mobilenet_v3_small(num_classes=3).eval()
+    torch.save(original.state_dict(), path)
+    return original
+
+
 def loaded(image_folder, tmp_path, teacher, **settings):
     cfg = TrainConfig(out=str(tmp_path / "run"), data=str(image_folder), teacher=str(teacher), **settings)
     return load_given_teacher(cfg, load_data(str(image_folder), 32), torch.device("cpu"))
@@ -47,17 +80,7 @@ def test_a_torchscript_teacher_gives_the_original_logits(image_folder, tmp_path)
 
 
 def test_a_hugging_face_folder_gives_the_original_logits_and_brings_its_preprocessing(image_folder, tmp_path):
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
-
-    config = ViTConfig(
-        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=64, num_labels=3, id2label=dict(enumerate(CLASSES)),
-        label2id={c: i for i, c in enumerate(CLASSES)},
-    )  # fmt: skip
-    torch.manual_seed(0)
-    original = ViTForImageClassification(config).eval()
-    original.save_pretrained(tmp_path / "vit")
-    ViTImageProcessor(image_mean=[0.5, 0.4, 0.3], image_std=[0.2, 0.2, 0.2]).save_pretrained(tmp_path / "vit")
+    original = save_hugging_face(tmp_path / "vit")
     model, info = loaded(image_folder, tmp_path, tmp_path / "vit")
     images = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
@@ -72,12 +95,7 @@ def test_a_hugging_face_folder_gives_the_original_logits_and_brings_its_preproce
 
 
 def test_an_exported_program_teacher_gives_the_original_logits_at_every_batch_size(image_folder, tmp_path):
-    torch.manual_seed(0)
-    original = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.LazyLinear(3)).eval()
-    example = torch.rand(2, 3, 32, 32)
-    original(example)
-    batch = torch.export.Dim("batch")
-    torch.export.save(torch.export.export(original, (example,), dynamic_shapes=({0: batch},)), tmp_path / "t.pt2")
+    original = save_exported_program(tmp_path / "t.pt2")
     model, info = loaded(image_folder, tmp_path, tmp_path / "t.pt2")
     model.eval()  # torch refuses eval() on an exported graph; the teacher's wrapper must not pass it on
     images = torch.rand(5, 3, 32, 32)
@@ -162,11 +180,7 @@ def test_distillation_from_an_onnx_teacher_caches_its_answers_under_the_file_dig
 
 
 def test_a_torchvision_teacher_with_its_weights_gives_the_original_logits(image_folder, tmp_path):
-    import torchvision
-
-    torch.manual_seed(0)
-    original = torchvision.models.mobilenet_v3_small(num_classes=3).eval()
-    torch.save(original.state_dict(), tmp_path / "mine.pt")
+    original = save_torchvision(tmp_path / "mine.pt")
     model, info = loaded(
         image_folder, tmp_path, "torchvision:mobilenet_v3_small", teacher_weights=str(tmp_path / "mine.pt")
     )
@@ -185,3 +199,25 @@ def test_a_torchvision_teacher_is_refused_without_weights_or_with_a_wrong_name(i
     cfg.teacher = "torchvision:resnet_18"
     with pytest.raises(UserError, match="'torchvision:resnet_18' is not a torchvision classification model"):
         check_inputs(cfg)
+
+
+@pytest.mark.parametrize("kind", ["hugging-face", "exported-program", "torchvision"])
+def test_distillation_from_each_teacher_format(image_folder, tmp_path, kind):
+    """A smoke run from the command line for each format (TorchScript's and ONNX's are above)."""
+    if kind == "hugging-face":
+        save_hugging_face(tmp_path / "vit")
+        teacher = ["--teacher", str(tmp_path / "vit")]
+    elif kind == "exported-program":
+        save_exported_program(tmp_path / "t.pt2")
+        teacher = ["--teacher", str(tmp_path / "t.pt2")]
+    else:
+        save_torchvision(tmp_path / "mine.pt")
+        teacher = ["--teacher", "torchvision:mobilenet_v3_small", "--teacher-weights", str(tmp_path / "mine.pt")]
+    out = tmp_path / "run"
+    result = run_cli(
+        "train", "--data", str(image_folder), *teacher, "--epochs", "1", "--batch-size", "8", "--workers", "0",
+        "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["teacher"]["macs"] > 0 and 0 <= metrics["student_kd"]["field_acc"] <= 1
