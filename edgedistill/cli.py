@@ -85,6 +85,13 @@ def train(
         float | None, typer.Option(help="Peak learning rate of a teacher trained in the run. Default: --lr.")
     ] = TrainConfig.teacher_lr,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = TrainConfig.weight_decay,
+    loss: Annotated[
+        str,
+        typer.Option(
+            help="Distillation loss: kd (Hinton), dkd (decoupled KD), dist (DIST, correlation), or 'auto' (swept "
+            "on field-domain validation views)."
+        ),
+    ] = TrainConfig.loss,
     temperature: Annotated[
         str, typer.Option(help="Distillation temperature T, or 'auto' (swept on field-domain validation views).")
     ] = str(TrainConfig.temperature),
@@ -155,7 +162,7 @@ def train(
             student_weights=str(student_weights) if student_weights else None,
             pretrained=pretrained, epochs=epochs, teacher_epochs=teacher_epochs, image_size=image_size,
             batch_size=batch_size, lr=lr, teacher_lr=teacher_lr, weight_decay=weight_decay,
-            temperature=parse_setting(temperature, "temperature"), alpha=parse_setting(alpha, "alpha"),
+            loss=loss, temperature=parse_setting(temperature, "temperature"), alpha=parse_setting(alpha, "alpha"),
             sweep_epochs=sweep_epochs, seed=seed, workers=workers, field_grid=field_grid,
             alone_on_clean=alone_on_clean, cache_teacher=cache_teacher,
             teacher_cache=str(teacher_cache) if teacher_cache else None, views=views, topk=topk,
@@ -208,7 +215,7 @@ def train(
     if metrics["distillation"]["sweep"]:
         chosen = metrics["distillation"]["sweep"]["chosen"]
         console.print(
-            f"sweep chose T = {chosen['temperature']:g}, alpha = {chosen['alpha']:g} "
+            f"sweep chose loss {chosen['loss']}, T = {chosen['temperature']:g}, alpha = {chosen['alpha']:g} "
             f"({chosen['val_field_acc']:.1%} on field-domain validation views; all candidates in report.md)"
         )
     console.print(f"run directory: {out} (metrics.json, report.md)")

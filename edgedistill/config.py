@@ -19,6 +19,7 @@ DEFAULT_STUDENT = "timm:regnetx_002"
 MAX_SEED = 2**32 - 1  # NumPy's seed range, the narrowest of the generators a run seeds
 MIN_IMAGE_SIZE = 32  # imagecorruptions refuses smaller images, so the field split needs this much
 FIELD_GRIDS = ("balanced", "full")  # severities per field image: one (balanced) or all five (full)
+LOSS_NAMES = ("kd", "dkd", "dist")
 
 
 @dataclass
@@ -40,6 +41,7 @@ class TrainConfig:
     lr: float = 3e-3  # peak AdamW learning rate of the students
     teacher_lr: float | None = None  # of a teacher trained in the run; None: lr
     weight_decay: float = 0.05
+    loss: str = "kd"  # kd (Hinton), dkd (decoupled), dist (correlation), or "auto": swept like temperature and alpha
     temperature: float | str = 4.0  # or "auto": swept on validation views of the field domain
     alpha: float | str = 0.9  # or "auto"
     sweep_epochs: int | None = None  # epochs per sweep candidate; None: a quarter of --epochs
@@ -126,7 +128,7 @@ RANGES: dict[str, tuple[type, float, float | None]] = {
     "topk": (int, 1, None),
     "unlabeled_ratio": (float, 0.0, None),
 }
-MAY_BE_AUTO = ("temperature", "alpha")
+MAY_BE_AUTO = ("temperature", "alpha", "loss")
 MAY_BE_NONE = (
     "teacher",
     "teacher_weights",
@@ -162,6 +164,10 @@ def check_setting(name: str, value: object) -> None:
         if not numbers or (name == "teacher_std" and min(value) <= 0):
             what = "three positive numbers" if name == "teacher_std" else "three numbers"
             raise UserError(f"{flag} must be {what} (R G B, for pixels in 0..1), got {value!r}")
+        return
+    if name == "loss":
+        if value not in LOSS_NAMES:
+            raise UserError(f"{flag} must be one of {[*LOSS_NAMES, 'auto']}, got {value!r}")
         return
     if name == "field_grid":
         if value not in FIELD_GRIDS:

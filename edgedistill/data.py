@@ -32,6 +32,7 @@ ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 _HEADER_LOCK = threading.Lock()
 DECODE_VERSION = 1  # part of every store's key: raise it when decoding or resizing changes pixels
 DECODE_BATCH = 256  # images decoded at once (in threads) before they are written to the store
+UNLABELED_LIMIT = 200_000  # unlabeled images read from one folder (a seeded sample beyond that)
 MAX_DEFAULT_WORKERS = 16  # enough to feed a GPU at ~3,000 images/s of 224 px phone views
 
 
@@ -51,6 +52,7 @@ class DataBundle:
     test: ImageSet
     val: ImageSet | None
     source: str
+    unlabeled: ImageArray | None = None  # images without labels that distillation learns from (KL term only)
 
 
 def load_data(spec: str, image_size: int) -> DataBundle:
@@ -64,6 +66,7 @@ def load_data(spec: str, image_size: int) -> DataBundle:
             val=ImageSet(splits["val"].images, splits["val"].labels),
             test=ImageSet(splits["test"].images, splits["test"].labels),
             source="demo",
+            unlabeled=splits["unlabeled"].images,  # the generator's labels for these are never read
         )
     if spec == "cifar10":
         return _load_cifar10(image_size)
@@ -75,7 +78,8 @@ def load_data(spec: str, image_size: int) -> DataBundle:
 
 
 def load_image_folder(root: Path, image_size: int) -> DataBundle:
-    """An ImageFolder root with ``train/`` and ``test/`` (and optional ``val/``), one folder per class.
+    """An ImageFolder root with ``train/`` and ``test/`` (and optional ``val/``), one folder per class, and
+    optionally ``unlabeled/``: images without labels, at any depth.
 
     Every split is listed and checked before any image is decoded, so a bad layout fails in a second,
     not after minutes of decoding. Each split is decoded once into a store that later runs reuse."""
@@ -93,8 +97,15 @@ def load_image_folder(root: Path, image_size: int) -> DataBundle:
         name: ImageSet(read_images(paths, image_size), np.asarray(labels, dtype=np.int64))
         for name, (paths, labels) in listed.items()
     }
+    unlabeled = root / "unlabeled"
+    pool = load_unlabeled_folder(unlabeled, image_size, UNLABELED_LIMIT, seed=0) if unlabeled.is_dir() else None
     return DataBundle(
-        classes=classes, train=splits["train"], test=splits["test"], val=splits.get("val"), source=str(root)
+        classes=classes,
+        train=splits["train"],
+        test=splits["test"],
+        val=splits.get("val"),
+        source=str(root),
+        unlabeled=pool,
     )
 
 

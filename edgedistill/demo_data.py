@@ -6,6 +6,11 @@ five shapes times two fills (solid or striped), drawn at random size, place, rot
 colour on cluttered gradient backgrounds. Colour tells nothing about the class; telling the
 shape needs its outline, and telling the fill needs fine texture -- exactly what camera noise,
 blur and JPEG destroy, so the phone domain matters on it.
+
+Besides the labeled splits the generator draws an unlabeled pool, several times the labeled training set,
+whose labels are thrown away: distillation's usual setting, where images are cheap and labels are not. The
+teacher and the student alone learn from the labeled images only; the distilled students also learn the
+teacher's answers on the pool.
 """
 
 import hashlib
@@ -22,7 +27,7 @@ from edgedistill.fileio import write_atomic
 SHAPES = ("disk", "square", "triangle", "cross", "star")
 FILLS = ("solid", "striped")
 CLASSES = tuple(f"{shape}-{fill}" for shape in SHAPES for fill in FILLS)
-SPLIT_SIZES_PER_CLASS = {"train": 400, "val": 50, "test": 100}
+SPLIT_SIZES_PER_CLASS = {"train": 200, "val": 50, "test": 100, "unlabeled": 800}
 SUPERSAMPLE = 4  # draw at 4x and downsample, so edges are anti-aliased like a real photo
 GENERATOR_VERSION = 4
 

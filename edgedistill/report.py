@@ -86,7 +86,8 @@ def training_lines(metrics: dict) -> list[str]:
     return [
         f"Domain `{cfg['domain']}`, data `{data['source']}`: {data['train']} training images, {data['test']} test "
         f"images, {data['field']} field images at {cfg['image_size']} px. {cfg['epochs']} student epochs, "
-        f"T = {metrics['distillation']['temperature']:g}, alpha = {metrics['distillation']['alpha']:g}"
+        f"loss {metrics['distillation'].get('loss', 'kd')}, T = {metrics['distillation']['temperature']:g}, "
+        f"alpha = {metrics['distillation']['alpha']:g}"
         f"{' (chosen by the sweep below)' if metrics['distillation']['sweep'] else ''}, seed {cfg['seed']}.",
         "",
         "The field split is the test split passed through the camera-like corruptions of `imagecorruptions` "
@@ -114,11 +115,12 @@ def accuracy_by_corruption(model_metrics: dict) -> dict[str, float]:
 
 
 def sweep_lines(sweep: dict | None) -> list[str]:
-    """The temperature/alpha sweep of an 'auto' run: every candidate and the one chosen."""
+    """The sweep of an 'auto' run: every (loss, temperature, alpha) candidate and the one chosen."""
     if not sweep:
         return []
     rows = [
         [
+            row.get("loss", "kd"),
             f"{row['temperature']:g}",
             f"{row['alpha']:g}",
             f"{row['val_field_acc']:.1%}",
@@ -127,12 +129,12 @@ def sweep_lines(sweep: dict | None) -> list[str]:
         for row in sweep["rows"]
     ]
     return [
-        "## Temperature and alpha sweep",
+        "## Loss, temperature and alpha sweep",
         "",
         f"Each candidate distilled a student for {sweep['epochs']} epoch(s), scored on field-domain views of "
         f"{sweep['validation']} (never the test split).",
         "",
-        *markdown_table(["T", "alpha", "validation field acc", ""], rows),
+        *markdown_table(["loss", "T", "alpha", "validation field acc", ""], rows),
         "",
     ]
 

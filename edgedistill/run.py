@@ -20,6 +20,7 @@ from edgedistill.augment import build_train_transform
 from edgedistill.cache_build import prepare_cache
 from edgedistill.config import DEFAULT_TEACHER, PYTHON_TEACHER, TrainConfig
 from edgedistill.data import (
+    UNLABELED_LIMIT,
     AugmentedViews,
     DataBundle,
     ImageSet,
@@ -33,7 +34,7 @@ from edgedistill.evaluate import accuracy, accuracy_by_group, agreement, predict
 from edgedistill.field import CAMERA_CORRUPTIONS, HELD_OUT_CORRUPTIONS, SEVERITIES, FieldSplit, build_field_split
 from edgedistill.fileio import write_json_atomic
 from edgedistill.image_store import join
-from edgedistill.losses import UNLABELED, DistillationLoss
+from edgedistill.losses import UNLABELED, DistillationLoss, make_loss
 from edgedistill.models import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -55,8 +56,6 @@ from edgedistill.stages import ALONE, DISTILLED, DISTILLED_LABELED_ONLY, TEACHER
 from edgedistill.teachers import TORCHVISION, load_teacher_path, load_torchvision_teacher, parse_torchvision_spec
 from edgedistill.trainer import StageSettings, Teacher, fit
 from edgedistill.tuning import SweepData, candidates, choose, sweep_data
-
-UNLABELED_LIMIT = 200_000  # images read from --unlabeled (a seeded sample beyond that)
 
 
 @dataclass
@@ -152,7 +151,7 @@ def run(
     held_out = distributed.main_first(
         lambda: build_field_split(data.test, HELD_OUT_CORRUPTIONS, cfg.field_grid, cfg.workers)
     )
-    kd_train = distributed.main_first(lambda: with_unlabeled(data.train, cfg))
+    kd_train = distributed.main_first(lambda: with_unlabeled(data, cfg))
     given_teacher = load_given_teacher(cfg, data, accelerator.device, teacher_module)
     if on_started is not None:
         on_started()
@@ -214,29 +213,30 @@ def run(
         seconds[f"teacher_cache_{Path(domain).stem}"] = time.perf_counter() - cache_start
         return Teacher(teacher_model, teacher_info, loss, cache.reader())
 
-    def sweep_row(temperature: float, alpha: float, sweep: SweepData) -> dict:
-        """One short distillation at (T, alpha), graded on the validation views."""
-        loss = DistillationLoss(temperature, alpha)
-        name = f"sweep/T{temperature:g}-alpha{alpha:g}"
+    def sweep_row(loss_name: str, temperature: float, alpha: float, sweep: SweepData) -> dict:
+        """One short distillation with (loss, T, alpha), graded on the validation views."""
+        loss = make_loss(loss_name, temperature, alpha)
+        name = f"sweep/{'' if loss_name == 'kd' else loss_name + '-'}T{temperature:g}-alpha{alpha:g}"
         epochs = cfg.sweep_epochs or max(1, cfg.epochs // 4)
         teacher = lambda: teacher_for(cfg.domain, loss, cached=sweep.train_is_full)  # noqa: E731
         model, info = train_stage(name, student_arch, cfg.domain, epochs, teacher, sweep.train)
         logits = predict_logits(model, sweep.validation.images, info.mean, info.std)
-        return {"temperature": temperature, "alpha": alpha, "val_field_acc": accuracy(logits, sweep.validation.labels)}
+        accuracy_on_views = accuracy(logits, sweep.validation.labels)
+        return {"loss": loss_name, "temperature": temperature, "alpha": alpha, "val_field_acc": accuracy_on_views}
 
-    grid = candidates(cfg.temperature, cfg.alpha)
+    grid = candidates(cfg.temperature, cfg.alpha, cfg.loss)
     tuning = None
     if len(grid) > 1:
         sweep = sweep_data(
             data, AugmentedViews(data.train.images, data.train.labels, transforms[cfg.domain], cfg.seed), cfg.seed
         )
-        rows = [sweep_row(t, a, sweep) for t, a in grid]
+        rows = [sweep_row(name, t, a, sweep) for name, t, a in grid]
         tuning = {"validation": sweep.source, "epochs": cfg.sweep_epochs or max(1, cfg.epochs // 4), "rows": rows}
         tuning["chosen"] = choose(rows)
-    chosen = tuning["chosen"] if tuning else {"temperature": grid[0][0], "alpha": grid[0][1]}
-    loss = DistillationLoss(chosen["temperature"], chosen["alpha"])
+    chosen = tuning["chosen"] if tuning else dict(zip(("loss", "temperature", "alpha"), grid[0], strict=True))
+    loss = make_loss(chosen["loss"], chosen["temperature"], chosen["alpha"])
     models = {TEACHER.name: (teacher_model, teacher_info)}
-    for stage in plan(cfg):
+    for stage in plan(cfg, unlabeled=len(kd_train.labels) > len(data.train.labels)):
         domain = stage.domain(cfg)
         teacher = (lambda domain=domain: teacher_for(domain, loss)) if stage.distilled else None
         train_set = kd_train if stage.unlabeled else data.train
@@ -256,11 +256,16 @@ def run(
         "held_out": len(held_out.labels),
     }
     metrics["config"] = vars(cfg)
-    metrics["distillation"] = {"temperature": chosen["temperature"], "alpha": chosen["alpha"], "sweep": tuning}
+    metrics["distillation"] = {
+        "loss": chosen["loss"],
+        "temperature": chosen["temperature"],
+        "alpha": chosen["alpha"],
+        "sweep": tuning,
+    }
     if DISTILLED_LABELED_ONLY.name in metrics:
         alone = metrics[DISTILLED_LABELED_ONLY.name]
         metrics["unlabeled"] = {
-            "folder": cfg.unlabeled,
+            "source": unlabeled_source(data, cfg),
             "images": len(kd_train.labels) - len(data.train.labels),
             "ratio": cfg.unlabeled_ratio,
             "field_acc_gain": metrics[DISTILLED.name]["field_acc"] - alone["field_acc"],
@@ -271,14 +276,25 @@ def run(
     return metrics
 
 
-def with_unlabeled(train: ImageSet, cfg: TrainConfig) -> ImageSet:
-    """The distillation set: the labeled images, then the --unlabeled ones with label -1 (KL term only).
-    Labeled images keep their indices, so a teacher cache of this set serves labeled-only stages too."""
-    if not cfg.unlabeled:
-        return train
-    extra = load_unlabeled_folder(Path(cfg.unlabeled), cfg.image_size, UNLABELED_LIMIT, cfg.seed)
-    labels = np.concatenate([train.labels, np.full(len(extra), UNLABELED, dtype=train.labels.dtype)])
-    return ImageSet(join([train.images, extra]), labels)
+def with_unlabeled(data: DataBundle, cfg: TrainConfig) -> ImageSet:
+    """The distillation set: the labeled images, then the unlabeled ones with label -1 (KL term only): the
+    data's own (the demo's pool, an ImageFolder's unlabeled/) and the ``unlabeled`` folder's. Labeled images
+    keep their indices, so a teacher cache of this set serves labeled-only stages too. An ``unlabeled_ratio``
+    of 0 leaves them all out."""
+    extra = [data.unlabeled] if data.unlabeled is not None else []
+    if cfg.unlabeled:
+        extra.append(load_unlabeled_folder(Path(cfg.unlabeled), cfg.image_size, UNLABELED_LIMIT, cfg.seed))
+    if not extra or cfg.unlabeled_ratio == 0:
+        return data.train
+    count = sum(len(images) for images in extra)
+    labels = np.concatenate([data.train.labels, np.full(count, UNLABELED, dtype=data.train.labels.dtype)])
+    return ImageSet(join([data.train.images, *extra]), labels)
+
+
+def unlabeled_source(data: DataBundle, cfg: TrainConfig) -> str:
+    """Where a run's unlabeled images came from, for its metrics and report."""
+    own = f"the data's own ({'the demo pool' if data.source == 'demo' else 'unlabeled/'})"
+    return " and ".join(([own] if data.unlabeled is not None else []) + ([cfg.unlabeled] if cfg.unlabeled else []))
 
 
 def load_given_teacher(

@@ -15,7 +15,7 @@ class Stage:
     label: str  # its row in tables
     clean_views: bool  # trained on the clean preset's views instead of the run's domain
     distilled: bool  # learns from the teacher's answers as well as the labels
-    unlabeled: bool = False  # distils on the --unlabeled images too
+    unlabeled: bool = False  # distils on the unlabeled images too
 
     def domain(self, cfg: TrainConfig) -> str:
         return "clean" if self.clean_views else cfg.domain
@@ -30,18 +30,18 @@ DISTILLED_LABELED_ONLY = Stage("student_kd_labeled_only", "KD, labeled only", cl
 TABLE_ORDER = (TEACHER, ALONE, ALONE_CLEAN, DISTILLED_CLEAN, DISTILLED_LABELED_ONLY, DISTILLED)
 
 
-def plan(cfg: TrainConfig) -> list[Stage]:
+def plan(cfg: TrainConfig, unlabeled: bool = False) -> list[Stage]:
     """The students ``cfg`` trains, in training order, after the teacher (trained in the run or given).
 
     Always the student alone and distilled on the domain's views (the gap between them is what distillation
     recovers); for a domain other than clean, also distilled on clean views (what the domain's views add) and,
-    with ``alone_on_clean``, alone on clean views (the full views x teacher 2x2); with unlabeled images, also
-    distilled on the labeled ones only (what the unlabeled ones add)."""
+    with ``alone_on_clean``, alone on clean views (the full views x teacher 2x2); when the distillation set holds
+    ``unlabeled`` images, also distilled on the labeled ones only (what the unlabeled ones add)."""
     stages = [ALONE, DISTILLED]
     if cfg.domain != "clean" and cfg.alone_on_clean:
         stages.append(ALONE_CLEAN)
     if cfg.domain != "clean":
         stages.append(DISTILLED_CLEAN)
-    if cfg.unlabeled:
+    if unlabeled:
         stages.append(DISTILLED_LABELED_ONLY)
     return stages

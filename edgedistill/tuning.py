@@ -1,16 +1,17 @@
-"""``--temperature auto`` / ``--alpha auto``: a short distillation sweep scored on validation views of
+"""``temperature``, ``alpha`` or ``loss`` set to ``auto``: a short distillation sweep scored on validation views of
 the field domain, never on the test split.
 
 The validation images are the data's val/ split, or, when it has none, a seeded tenth of the
 training images held out of the sweep's own training. Each is shown once through the domain's
 preset (with seeds of its own, apart from every training view), so the sweep rewards the
-temperature that transfers best to the kind of pictures the student will meet.
+setting that transfers best to the kind of pictures the student will meet.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from edgedistill.config import LOSS_NAMES
 from edgedistill.data import AugmentedViews, DataBundle, ImageSet
 from edgedistill.errors import UserError, setting
 from edgedistill.image_store import LazyImages, select
@@ -38,11 +39,12 @@ def parse_setting(value: str, name: str) -> float | str:
         raise UserError(f"{setting(name)} must be a number or 'auto', got {value!r}") from None
 
 
-def candidates(temperature: float | str, alpha: float | str) -> list[tuple[float, float]]:
-    """The (T, alpha) grid: every value of a setting left to ``auto``, the given value otherwise."""
+def candidates(temperature: float | str, alpha: float | str, loss: str = "kd") -> list[tuple[str, float, float]]:
+    """The (loss, T, alpha) grid: every value of a setting left to ``auto``, the given value otherwise."""
+    losses = LOSS_NAMES if loss == "auto" else (loss,)
     temperatures = TEMPERATURES if temperature == "auto" else (float(temperature),)
     alphas = ALPHAS if alpha == "auto" else (float(alpha),)
-    return [(t, a) for t in temperatures for a in alphas]
+    return [(name, t, a) for name in losses for t in temperatures for a in alphas]
 
 
 def sweep_data(data: DataBundle, domain_views: AugmentedViews, seed: int) -> SweepData:

@@ -118,26 +118,27 @@ def test_report_of_a_run_without_device_results(smoke_run, tmp_path):
     assert empty.returncode == 1 and "neither metrics.json nor bench results" in empty.stderr
 
 
-def test_auto_temperature_and_alpha_sweep_on_validation_views_with_a_teacher_cache(image_folder, tmp_path):
-    """--temperature auto --alpha auto trains one short student per (T, alpha), scores each on field-domain
+def test_auto_loss_and_temperature_sweep_on_validation_views_with_a_teacher_cache(image_folder, tmp_path):
+    """--loss auto --temperature auto trains one short student per (loss, T), scores each on field-domain
     views of held-out training images (this folder has no val/), and distils with the best; the run's
     students read the teacher from a cache that a later run reuses only when its inputs match."""
     out = tmp_path / "run"
     common = ["--data", str(image_folder), "--epochs", "2", "--batch-size", "8", "--workers", "0"]
     result = run_cli(
-        "train", *common, "--teacher-epochs", "1", "--temperature", "auto", "--alpha", "auto", "--sweep-epochs", "1",
+        "train", *common, "--teacher-epochs", "1", "--loss", "auto", "--temperature", "auto", "--sweep-epochs", "1",
         "--cache-teacher", "--out", str(out),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     tuning = json.loads((out / "metrics.json").read_text())["distillation"]
     rows = tuning["sweep"]["rows"]
-    assert [(row["temperature"], row["alpha"]) for row in rows] == [
-        (t, a) for t in (1, 2, 4, 8) for a in (0.5, 0.7, 0.9)
+    assert [(row["loss"], row["temperature"], row["alpha"]) for row in rows] == [
+        (loss, t, 0.9) for loss in ("kd", "dkd", "dist") for t in (1, 2, 4, 8)
     ]
-    assert tuning["sweep"]["chosen"] in rows and tuning["temperature"] == tuning["sweep"]["chosen"]["temperature"]
-    assert tuning["sweep"]["chosen"]["val_field_acc"] == max(row["val_field_acc"] for row in rows)
+    chosen = tuning["sweep"]["chosen"]
+    assert chosen in rows and (tuning["loss"], tuning["temperature"]) == (chosen["loss"], chosen["temperature"])
+    assert chosen["val_field_acc"] == max(row["val_field_acc"] for row in rows)
     assert "held out of the sweep" in tuning["sweep"]["validation"]
-    assert "## Temperature and alpha sweep" in (out / "report.md").read_text()
+    assert "## Loss, temperature and alpha sweep" in (out / "report.md").read_text()
     assert len(list((out / "sweep").glob("*.safetensors"))) == 12
     assert {p.name for p in (out / "teacher-cache").iterdir()} == {"phone", "clean"}
 
@@ -155,10 +156,12 @@ def test_auto_temperature_and_alpha_sweep_on_validation_views_with_a_teacher_cac
 
 
 def test_unlabeled_images_are_distilled_and_their_effect_reported(image_folder, tmp_path):
-    unlabeled = tmp_path / "unlabeled"
+    """The data folder's own unlabeled/ and an --unlabeled folder, together."""
+    unlabeled, own = tmp_path / "unlabeled", image_folder / "unlabeled" / "any" / "depth"
     unlabeled.mkdir()
+    own.mkdir(parents=True)
     for index, image in enumerate(sorted((image_folder / "test").rglob("*.png"))):
-        shutil.copy(image, unlabeled / f"{index}.png")  # no class folders: nothing says what they show
+        shutil.copy(image, (unlabeled if index % 2 else own) / f"{index}.png")  # no class folders
     out = tmp_path / "run"
     result = run_cli(
         "train", "--data", str(image_folder), "--epochs", "1", "--teacher-epochs", "1", "--batch-size", "8",
@@ -167,6 +170,7 @@ def test_unlabeled_images_are_distilled_and_their_effect_reported(image_folder, 
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["unlabeled"]["images"] == 12 and metrics["unlabeled"]["ratio"] == 0.25
+    assert metrics["unlabeled"]["source"] == f"the data's own (unlabeled/) and {unlabeled}"
     gain = metrics["student_kd"]["field_acc"] - metrics["student_kd_labeled_only"]["field_acc"]
     assert metrics["unlabeled"]["field_acc_gain"] == pytest.approx(gain)
     assert "12 unlabeled images (ratio 0.25) changed field accuracy by" in " ".join(result.stdout.split())
@@ -187,13 +191,13 @@ def test_a_config_file_runs_and_a_runs_own_config_reruns_to_the_same_figures(ima
     settings = tmp_path / "run.yaml"
     settings.write_text(
         f"data: {image_folder}\nepochs: 3\nteacher_epochs: 1\nbatch_size: 8\nworkers: 0\nseed: 3\n"
-        "teacher_lr: 2e-3\nweight_decay: 0.01\nfield_grid: full\n"  # 2e-3: text to YAML 1.1, a number here
+        "teacher_lr: 2e-3\nweight_decay: 0.01\nfield_grid: full\nloss: dkd\n"  # 2e-3: text to YAML 1.1, a number
     )
     first = run_cli("train", "--config", str(settings), "--epochs", "1", "--out", str(tmp_path / "first"))
     assert first.returncode == 0, first.stderr
     saved = yaml.safe_load((tmp_path / "first" / "config.yaml").read_text())
     assert saved["epochs"] == 1 and saved["seed"] == 3 and saved["teacher_lr"] == 0.002  # option over file
-    assert saved["field_grid"] == "full" and saved["weight_decay"] == 0.01
+    assert saved["field_grid"] == "full" and saved["weight_decay"] == 0.01 and saved["loss"] == "dkd"
     # without --out: a new run in the usual timestamped folder, never over the run the config came from
     again = run_cli("train", "--config", str(tmp_path / "first" / "config.yaml"), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
@@ -209,6 +213,7 @@ def test_a_config_file_runs_and_a_runs_own_config_reruns_to_the_same_figures(ima
 @pytest.mark.parametrize("text,problem", [
     ("epoch: 3\n", "has unknown settings ['epoch']; the settings are ['out', "),
     ("epochs: 0\n", "--epochs must be at least 1, got 0"),
+    ("loss: hinton\n", "--loss must be one of ['kd', 'dkd', 'dist', 'auto'], got 'hinton'"),
 ])  # fmt: skip
 def test_a_bad_config_file_gets_one_line(tmp_path, text, problem):
     settings = tmp_path / "run.yaml"

@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -7,8 +8,11 @@ from torch.utils.data import DataLoader
 
 from edgedistill import demo_data
 from edgedistill.augment import build_train_transform
+from edgedistill.config import TrainConfig
 from edgedistill.data import AugmentedViews, load_data, to_model_input, worker_count
 from edgedistill.errors import UserError
+from edgedistill.losses import UNLABELED
+from edgedistill.run import with_unlabeled
 
 
 def test_demo_is_deterministic_and_balanced():
@@ -31,7 +35,8 @@ def test_demo_colour_carries_no_class_information():
 def test_demo_loads_from_cache_with_all_splits():
     data = load_data("demo", 32)
     assert data.classes == list(demo_data.CLASSES)
-    assert len(data.train.labels) == 4000 and len(data.test.labels) == 1000 and len(data.val.labels) == 500
+    assert len(data.train.labels) == 2000 and len(data.test.labels) == 1000 and len(data.val.labels) == 500
+    assert len(data.unlabeled) == 8000  # the pool the distilled students learn the teacher's answers on
     np.testing.assert_array_equal(load_data("demo", 32).test.images, data.test.images)
 
 
@@ -141,3 +146,15 @@ def test_worker_count_defaults_to_this_process_share_of_the_cores(monkeypatch):
     assert worker_count(None) == cores and worker_count(0) == 0 and worker_count(5) == 5
     monkeypatch.setenv("LOCAL_WORLD_SIZE", str(cores * 2))  # more torchrun processes than cores: one each
     assert worker_count(None) == 1
+
+
+def test_the_distillation_set_is_the_labeled_images_then_the_unlabeled_ones_unless_the_ratio_is_zero(image_folder):
+    pool = image_folder / "unlabeled"
+    pool.mkdir()
+    for index, image in enumerate(sorted((image_folder / "test").rglob("*.png"))[:5]):
+        shutil.copy(image, pool / f"{index}.png")
+    data = load_data(str(image_folder), 32)
+    kd_set = with_unlabeled(data, TrainConfig(out="run"))
+    assert list(kd_set.labels) == [*data.train.labels, *[UNLABELED] * 5]
+    np.testing.assert_array_equal(kd_set.images[: len(data.train.labels)], data.train.images[:])
+    assert with_unlabeled(data, TrainConfig(out="run", unlabeled_ratio=0)) is data.train

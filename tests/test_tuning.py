@@ -1,4 +1,4 @@
-"""The temperature/alpha sweep's pieces: its settings, its grid, its validation views and its choice."""
+"""The loss/temperature/alpha sweep's pieces: its settings, its grid, its validation views and its choice."""
 
 import numpy as np
 import pytest
@@ -15,9 +15,9 @@ def test_settings_and_grid():
     assert parse_setting("2.5", "temperature") == 2.5
     with pytest.raises(UserError, match="temperature must be a number or 'auto', got 'hot'"):
         parse_setting("hot", "temperature")
-    assert candidates("auto", 0.9) == [(1.0, 0.9), (2.0, 0.9), (4.0, 0.9), (8.0, 0.9)]
-    assert candidates(4.0, "auto") == [(4.0, 0.5), (4.0, 0.7), (4.0, 0.9)]
-    assert candidates(4.0, 0.9) == [(4.0, 0.9)]
+    assert candidates("auto", 0.9) == [("kd", 1.0, 0.9), ("kd", 2.0, 0.9), ("kd", 4.0, 0.9), ("kd", 8.0, 0.9)]
+    assert candidates(4.0, "auto", "dkd") == [("dkd", 4.0, 0.5), ("dkd", 4.0, 0.7), ("dkd", 4.0, 0.9)]
+    assert candidates(4.0, 0.9, "auto") == [("kd", 4.0, 0.9), ("dkd", 4.0, 0.9), ("dist", 4.0, 0.9)]
 
 
 def test_ties_go_to_the_earlier_candidate():
