@@ -18,7 +18,7 @@ from edgedistill import distributed
 from edgedistill.accelerator import resolve as resolve_accelerator
 from edgedistill.augment import build_train_transform
 from edgedistill.cache_build import prepare_cache
-from edgedistill.config import DEFAULT_TEACHER, PYTHON_TEACHER, TrainConfig
+from edgedistill.config import DEFAULT_TEACHER, PYTHON_TEACHER, TORCHVISION_TEACHER, TrainConfig
 from edgedistill.data import (
     UNLABELED_LIMIT,
     AugmentedViews,
@@ -53,7 +53,11 @@ from edgedistill.models import (
 from edgedistill.report import write_report
 from edgedistill.rundir import RunClaim, absolute_inputs, prepare_run_dir, reopen_run_dir, resume_config
 from edgedistill.stages import ALONE, DISTILLED, DISTILLED_LABELED_ONLY, TEACHER, plan
-from edgedistill.teachers import TORCHVISION, load_teacher_path, load_torchvision_teacher, parse_torchvision_spec
+from edgedistill.teachers import (
+    load_teacher_path,
+    load_torchvision_teacher,
+    parse_torchvision_spec,
+)
 from edgedistill.trainer import StageSettings, Teacher, fit
 from edgedistill.tuning import SweepData, candidates, choose, sweep_data
 
@@ -96,12 +100,12 @@ def check_inputs(cfg: TrainConfig) -> None:
     for name in ("teacher_weights", "student_weights"):
         if getattr(cfg, name) and not Path(getattr(cfg, name)).is_file():
             raise UserError(f"{setting(name, getattr(cfg, name))} is not a file; give a weights file")
-    if cfg.teacher_weights and not teacher.startswith(("timm:", TORCHVISION)):
+    if cfg.teacher_weights and not teacher.startswith(("timm:", TORCHVISION_TEACHER)):
         raise UserError(
             f"{setting('teacher_weights')} are weights of a timm or torchvision architecture: set "
             f"{setting('teacher', 'timm:NAME')} or {setting('teacher', 'torchvision:NAME')} with them"
         )
-    if teacher.startswith(TORCHVISION):
+    if teacher.startswith(TORCHVISION_TEACHER):
         parse_torchvision_spec(teacher)
         if not cfg.teacher_weights:
             raise UserError(
@@ -311,7 +315,7 @@ def load_given_teacher(
             )
         info = ModelInfo(spec.removeprefix(PYTHON_TEACHER), data.classes, cfg.image_size, module.mean, module.std)
         return check_forward(module.model.to(device).eval(), info), info
-    if spec.startswith(TORCHVISION):
+    if spec.startswith(TORCHVISION_TEACHER):
         model, info = load_torchvision_teacher(
             spec, Path(cfg.teacher_weights), data.classes, cfg.image_size, cfg.teacher_mean, cfg.teacher_std
         )

@@ -14,10 +14,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from edgedistill.config import TORCHVISION_TEACHER
 from edgedistill.errors import UserError, setting
 from edgedistill.models import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, load_checkpoint, load_weights
-
-TORCHVISION = "torchvision:"
 
 
 class ExportedModule(nn.Module):
@@ -79,7 +78,7 @@ def parse_torchvision_spec(spec: str) -> str:
     """``torchvision:NAME`` -> NAME, refused with the list's place when torchvision has no such model."""
     import torchvision
 
-    name = spec.removeprefix(TORCHVISION)
+    name = spec.removeprefix(TORCHVISION_TEACHER)
     if name not in torchvision.models.list_models(torchvision.models):
         raise UserError(f"'{spec}' is not a torchvision classification model; see torchvision.models.list_models()")
     return name
