@@ -38,8 +38,8 @@ def distill(
     *,
     out: str | Path,
     domain: str = "phone",
-    teacher_mean: tuple[float, float, float] = IMAGENET_MEAN,
-    teacher_std: tuple[float, float, float] = IMAGENET_STD,
+    teacher_mean: tuple[float, float, float] | None = None,
+    teacher_std: tuple[float, float, float] | None = None,
     force: bool = False,
     resume: bool = False,
     **settings,
@@ -66,8 +66,10 @@ def distill(
     data_spec = str(save_images(data, image_size)) if isinstance(data, Images) else str(data)
     module = None
     if isinstance(teacher, torch.nn.Module):
-        module = PythonTeacher(teacher, tuple(teacher_mean), tuple(teacher_std))
+        module = PythonTeacher(teacher, tuple(teacher_mean or IMAGENET_MEAN), tuple(teacher_std or IMAGENET_STD))
         teacher = f"{PYTHON_TEACHER}{type(teacher).__name__}"
+    else:  # a file's teacher (TorchScript, .pt2, ONNX, torchvision:NAME) takes them as settings
+        settings.update({k: list(v) for k, v in (("teacher_mean", teacher_mean), ("teacher_std", teacher_std)) if v})
     cfg = TrainConfig(out=str(out), domain=domain, data=data_spec, teacher=teacher, student=student, **settings)
     cfg, claim = open_run(cfg, resume, force, frozenset(settings) | {"domain", "data", "teacher", "student"})
     try:

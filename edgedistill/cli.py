@@ -261,6 +261,7 @@ def cache_teacher_command(
     from edgedistill.cache_build import prepare_cache
     from edgedistill.data import load_data, worker_count
     from edgedistill.models import load_checkpoint
+    from edgedistill.run import with_unlabeled
 
     interrupt.install()
     with one_line_errors():
@@ -271,12 +272,13 @@ def cache_teacher_command(
         loaded = load_data(data, info.image_size)
         if loaded.classes != info.classes:
             fail(f"teacher {teacher} predicts classes {info.classes[:5]}... but {data} has {loaded.classes[:5]}...")
+        images = with_unlabeled(loaded, image_size=info.image_size, seed=seed)  # the set train distils on
         with training_progress(enabled=distributed.is_main()) as progress:
             cache = prepare_cache(
                 out,
                 model,
                 info,
-                loaded.train,
+                images,
                 domain,
                 info.image_size,
                 seed,
@@ -288,7 +290,7 @@ def cache_teacher_command(
                 where,
             )
     if distributed.is_main():
-        console.print(f"teacher cache: {cache.folder} ({cache.views} views x {len(loaded.train.labels)} images)")
+        console.print(f"teacher cache: {cache.folder} ({cache.views} views x {len(images.labels)} images)")
 
 
 def training_progress(enabled: bool = True) -> Progress:

@@ -98,7 +98,7 @@ def load_image_folder(root: Path, image_size: int) -> DataBundle:
         for name, (paths, labels) in listed.items()
     }
     unlabeled = root / "unlabeled"
-    pool = load_unlabeled_folder(unlabeled, image_size, UNLABELED_LIMIT, seed=0) if unlabeled.is_dir() else None
+    pool = load_unlabeled_folder(unlabeled, image_size, UNLABELED_LIMIT, seed=0, required=False)
     return DataBundle(
         classes=classes,
         train=splits["train"],
@@ -256,11 +256,16 @@ def store_path(name: str, image_size: int) -> Path:
     return demo_data.cache_dir() / "images" / f"{name}-{image_size}px.u8"
 
 
-def load_unlabeled_folder(folder: Path, image_size: int, limit: int, seed: int) -> DiskImages:
-    """Up to ``limit`` images from anywhere under ``folder`` (a seeded random sample if there are more)."""
+def load_unlabeled_folder(
+    folder: Path, image_size: int, limit: int, seed: int, required: bool = True
+) -> DiskImages | None:
+    """Up to ``limit`` images from anywhere under ``folder`` (a seeded random sample if there are more); None for
+    a folder that is missing or holds no images when it is not ``required`` (a data folder's own unlabeled/)."""
+    paths = list_images(folder) if folder.is_dir() else []
+    if not paths and not required:
+        return None
     if not folder.is_dir():
         raise UserError(f"{folder} is not a folder; give a folder of images (searched recursively)")
-    paths = list_images(folder)
     if not paths:
         raise UserError(
             f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); add images or give another folder"

@@ -15,11 +15,18 @@ def name_settings_as_flags(flags: bool = True) -> None:
 
 def setting(name: str, value: object = None) -> str:
     """How a message names setting ``name``, or sets it to ``value``: ``--image-size 64`` on the command line,
-    ``image_size=64`` in Python. A switch set to True is the bare flag (``--force``, ``force=True``)."""
+    ``image_size=64`` in Python. A switch is the bare flag (``--force``) or its negation (``--no-pretrained``),
+    and a list is its values in a row (``--teacher-mean 0.5 0.5 0.5``), as typed on the command line."""
     if not _flags:
         return name if value is None else f"{name}={value!r}"
     flag = "--" + name.replace("_", "-")
-    return flag if value is None or value is True else f"{flag} {value}"
+    if value is None or value is True:
+        return flag
+    if value is False:
+        return f"--no-{name.replace('_', '-')}"
+    if isinstance(value, list | tuple):
+        return f"{flag} {' '.join(map(str, value))}"
+    return f"{flag} {value}"
 
 
 class UserError(Exception):

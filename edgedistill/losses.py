@@ -83,6 +83,7 @@ def decoupled_kl(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per sample: TCKD, the KL of the binary (target, rest) probabilities, and NCKD, the KL of the
     distributions over the non-target classes, both at ``temperature`` (without the T^2 factor)."""
+    teacher = teacher.clamp_min(torch.finfo(teacher.dtype).min)  # a -inf logit (a masked class) would give 0 * inf
     is_target = F.one_hot(target, student.shape[1]).bool()
     log_s, log_t = F.log_softmax(student / temperature, dim=1), F.log_softmax(teacher / temperature, dim=1)
     binary_s, binary_t = _target_and_rest(log_s, is_target), _target_and_rest(log_t, is_target)

@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import onnxruntime
 import torch
+from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 from torch import nn
 
 from edgedistill.errors import UserError, setting
@@ -95,8 +96,14 @@ def _check_input(path: Path, shape: list, image_size: int) -> None:
 
 
 def _sha256(path: Path) -> bytes:
+    """sha256 of the graph file and of every file of weights it names: torch.onnx.export writes the weights of
+    a graph beside it (``X.onnx.data``), so the graph file alone does not change when they do."""
+    model = onnx.load(str(path), load_external_data=False)
+    external = sorted({ExternalDataInfo(t).location for t in model.graph.initializer if uses_external_data(t)})
     digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
+    for file_path in [path, *(path.parent / location for location in external)]:
+        digest.update(str(file_path.relative_to(path.parent)).encode())
+        with open(file_path, "rb") as file:
+            for block in iter(lambda file=file: file.read(1 << 20), b""):
+                digest.update(block)
     return digest.digest()

@@ -155,7 +155,9 @@ def run(
     held_out = distributed.main_first(
         lambda: build_field_split(data.test, HELD_OUT_CORRUPTIONS, cfg.field_grid, cfg.workers)
     )
-    kd_train = distributed.main_first(lambda: with_unlabeled(data, cfg))
+    kd_train = distributed.main_first(
+        lambda: with_unlabeled(data, cfg.unlabeled, cfg.unlabeled_ratio, cfg.image_size, cfg.seed)
+    )
     given_teacher = load_given_teacher(cfg, data, accelerator.device, teacher_module)
     if on_started is not None:
         on_started()
@@ -280,15 +282,18 @@ def run(
     return metrics
 
 
-def with_unlabeled(data: DataBundle, cfg: TrainConfig) -> ImageSet:
+def with_unlabeled(
+    data: DataBundle, folder: str | None = None, ratio: float = 1.0, image_size: int = 32, seed: int = 0
+) -> ImageSet:
     """The distillation set: the labeled images, then the unlabeled ones with label -1 (KL term only): the
-    data's own (the demo's pool, an ImageFolder's unlabeled/) and the ``unlabeled`` folder's. Labeled images
-    keep their indices, so a teacher cache of this set serves labeled-only stages too. An ``unlabeled_ratio``
-    of 0 leaves them all out."""
+    data's own (the demo's pool, an ImageFolder's unlabeled/) and ``folder``'s. Labeled images keep their
+    indices, so a teacher cache of this set serves labeled-only stages too. A ``ratio`` (unlabeled views per
+    labeled image and epoch) of 0 leaves them all out. Training and ``edgedistill cache-teacher`` both build
+    the set here, so a cache built ahead fits the run."""
     extra = [data.unlabeled] if data.unlabeled is not None else []
-    if cfg.unlabeled:
-        extra.append(load_unlabeled_folder(Path(cfg.unlabeled), cfg.image_size, UNLABELED_LIMIT, cfg.seed))
-    if not extra or cfg.unlabeled_ratio == 0:
+    if folder:
+        extra.append(load_unlabeled_folder(Path(folder), image_size, UNLABELED_LIMIT, seed))
+    if not extra or ratio == 0:
         return data.train
     count = sum(len(images) for images in extra)
     labels = np.concatenate([data.train.labels, np.full(count, UNLABELED, dtype=data.train.labels.dtype)])

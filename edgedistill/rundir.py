@@ -72,11 +72,11 @@ def prepare_run_dir(cfg: TrainConfig, force: bool) -> RunClaim:
     aside = None
     if run_dir.is_symlink() and force:
         raise UserError(
-            f"{setting('out')} {run_dir} is a symbolic link; {setting('force')} never replaces through one, give "
+            f"{setting('out', run_dir)} is a symbolic link; {setting('force', True)} never replaces through one, give "
             "its target"
         )
     if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"{setting('out')} {run_dir} is a file, not a folder; choose another {setting('out')}")
+        raise UserError(f"{setting('out', run_dir)} is a file, not a folder; choose another {setting('out')}")
     if run_dir.is_dir() and any(run_dir.iterdir()):
         if not force:
             raise UserError(
@@ -106,7 +106,7 @@ def _refuse_inputs_inside(cfg: TrainConfig, run_dir: Path) -> None:
         value = getattr(cfg, name)
         if value and _is_path(name, value) and Path(value).resolve().is_relative_to(inside):
             raise UserError(
-                f"{setting(name, value)} lies inside {run_dir}, the run {setting('force')} would replace; "
+                f"{setting(name, value)} lies inside {run_dir}, the run {setting('force', True)} would replace; "
                 f"copy it out of that folder first, or choose another {setting('out')}"
             )
 
@@ -116,18 +116,18 @@ def _move_aside(run_dir: Path) -> Path:
     here = Path.cwd().resolve()
     if here == run_dir.resolve() or here.is_relative_to(run_dir.resolve()):
         raise UserError(
-            f"{setting('force')} would replace {run_dir}, which holds the current folder; choose another "
+            f"{setting('force', True)} would replace {run_dir}, which holds the current folder; choose another "
             f"{setting('out')}"
         )
     if not is_run_dir(run_dir):
         raise UserError(
-            f"{run_dir} is not an edgedistill run (no {MARKER} file), so {setting('force')} leaves it alone; "
+            f"{run_dir} is not an edgedistill run (no {MARKER} file), so {setting('force', True)} leaves it alone; "
             f"choose another {setting('out')}, or empty or delete it yourself"
         )
     aside = run_dir.with_name(f".{run_dir.name}.replaced")
     if aside.exists():
         raise UserError(
-            f"{aside} holds a run that an earlier {setting('force')} replaced and did not finish replacing; "
+            f"{aside} holds a run that an earlier {setting('force', True)} replaced and did not finish replacing; "
             f"move it back to {run_dir} or delete it, then retry"
         )
     run_dir.rename(aside)

@@ -11,6 +11,7 @@ from conftest import run_cli
 
 from edgedistill.cli import app
 from edgedistill.config import DEFAULT_STUDENT, TrainConfig
+from edgedistill.errors import name_settings_as_flags, setting
 from edgedistill.models import load_checkpoint
 
 METRIC_KEYS = ("clean_acc", "field_acc", "heldout_acc", "params", "macs")
@@ -144,6 +145,9 @@ def test_auto_loss_and_temperature_sweep_on_validation_views_with_a_teacher_cach
 
     teacher = out / "teacher.safetensors"
     cache = tmp_path / "cache"
+    (image_folder / "unlabeled").mkdir()  # cache-teacher distils on the same set as train: labeled, then these
+    for index, image in enumerate(sorted((image_folder / "test").rglob("*.png"))[:4]):
+        shutil.copy(image, image_folder / "unlabeled" / f"{index}.png")
     built = run_cli("cache-teacher", "--teacher", str(teacher), "--data", str(image_folder), "--views", "2",
                     "--seed", "1", "--batch-size", "8", "--workers", "0", "--out", str(cache))  # fmt: skip
     assert built.returncode == 0, built.stderr
@@ -179,6 +183,14 @@ def test_unlabeled_images_are_distilled_and_their_effect_reported(image_folder, 
         "train", "--data", str(image_folder), "--unlabeled", str(tmp_path / "nope"), "--out", str(tmp_path / "r")
     )
     assert missing.returncode == 1 and "is not a folder" in missing.stderr
+
+
+def test_messages_name_settings_as_the_caller_typed_them():
+    assert setting("pretrained", False) == "pretrained=False" and setting("image_size", 64) == "image_size=64"
+    name_settings_as_flags()
+    assert setting("pretrained", False) == "--no-pretrained" and setting("force", True) == "--force"
+    assert setting("teacher_mean", [0.5, 0.4, 0.3]) == "--teacher-mean 0.5 0.4 0.3"
+    assert setting("image_size", 64) == "--image-size 64"
 
 
 def test_every_setting_has_a_flag():

@@ -8,7 +8,6 @@ from torch.utils.data import DataLoader
 
 from edgedistill import demo_data
 from edgedistill.augment import build_train_transform
-from edgedistill.config import TrainConfig
 from edgedistill.data import AugmentedViews, load_data, to_model_input, worker_count
 from edgedistill.errors import UserError
 from edgedistill.losses import UNLABELED
@@ -154,7 +153,7 @@ def test_the_distillation_set_is_the_labeled_images_then_the_unlabeled_ones_unle
     for index, image in enumerate(sorted((image_folder / "test").rglob("*.png"))[:5]):
         shutil.copy(image, pool / f"{index}.png")
     data = load_data(str(image_folder), 32)
-    kd_set = with_unlabeled(data, TrainConfig(out="run"))
+    kd_set = with_unlabeled(data)
     assert list(kd_set.labels) == [*data.train.labels, *[UNLABELED] * 5]
     np.testing.assert_array_equal(kd_set.images[: len(data.train.labels)], data.train.images[:])
-    assert with_unlabeled(data, TrainConfig(out="run", unlabeled_ratio=0)) is data.train
+    assert with_unlabeled(data, ratio=0) is data.train

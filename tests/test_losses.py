@@ -151,6 +151,14 @@ def test_every_loss_is_zero_on_the_teachers_own_logits_and_trains_the_student_on
     assert student.grad.abs().sum() > 0 and teacher.grad is None
 
 
+def test_dkd_stays_finite_when_the_teacher_masks_a_class(logits):
+    student, teacher, labels = logits
+    masked = teacher.clone()
+    masked[:, 1] = float("-inf")  # a class the teacher rules out
+    parts = DecoupledLoss(4.0, 0.9)(student, masked, labels)
+    assert torch.isfinite(parts["loss"]) and torch.isfinite(parts["nckd"])
+
+
 def test_dkd_takes_the_teachers_answer_as_the_target_of_an_unlabeled_image(logits):
     student, teacher, labels = logits
     unlabeled = torch.full_like(labels, UNLABELED)

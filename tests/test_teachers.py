@@ -174,8 +174,10 @@ def test_distillation_from_an_onnx_teacher_caches_its_answers_under_the_file_dig
     cached = {json.loads(meta.read_text())["fingerprint"]["teacher_sha256"] for meta in metas}
     model, _ = loaded(image_folder, tmp_path, tmp_path / "teacher.onnx")
     assert cached == {weights_digest(model)}
-    export_onnx(Tiny().eval(), tmp_path / "other.onnx")  # other weights, so another digest
-    other, _ = loaded(image_folder, tmp_path, tmp_path / "other.onnx")
+    (tmp_path / "retrained").mkdir()  # the same graph and file name, other weights (kept in teacher.onnx.data)
+    export_onnx(Tiny().eval(), tmp_path / "retrained" / "teacher.onnx")
+    assert (tmp_path / "retrained" / "teacher.onnx").read_bytes() == (tmp_path / "teacher.onnx").read_bytes()
+    other, _ = loaded(image_folder, tmp_path, tmp_path / "retrained" / "teacher.onnx")
     assert weights_digest(other) != weights_digest(model)
 
 
