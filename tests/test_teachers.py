@@ -2,6 +2,7 @@
 logits, bring or are given their preprocessing, and distil from the command line."""
 
 import json
+import shutil
 
 import pytest
 import timm
@@ -174,11 +175,16 @@ def test_distillation_from_an_onnx_teacher_caches_its_answers_under_the_file_dig
     cached = {json.loads(meta.read_text())["fingerprint"]["teacher_sha256"] for meta in metas}
     model, _ = loaded(image_folder, tmp_path, tmp_path / "teacher.onnx")
     assert cached == {weights_digest(model)}
-    (tmp_path / "retrained").mkdir()  # the same graph and file name, other weights (kept in teacher.onnx.data)
-    export_onnx(Tiny().eval(), tmp_path / "retrained" / "teacher.onnx")
-    assert (tmp_path / "retrained" / "teacher.onnx").read_bytes() == (tmp_path / "teacher.onnx").read_bytes()
-    other, _ = loaded(image_folder, tmp_path, tmp_path / "retrained" / "teacher.onnx")
-    assert weights_digest(other) != weights_digest(model)
+    # torch.onnx.export keeps the weights beside the graph, in teacher.onnx.data: the same graph file with other
+    # weights there is another teacher, and must not reuse this one's cache
+    (tmp_path / "other").mkdir()
+    export_onnx(Tiny().eval(), tmp_path / "other" / "teacher.onnx")
+    (tmp_path / "retrained").mkdir()
+    shutil.copy(tmp_path / "teacher.onnx", tmp_path / "retrained" / "teacher.onnx")
+    shutil.copy(tmp_path / "other" / "teacher.onnx.data", tmp_path / "retrained" / "teacher.onnx.data")
+    assert (tmp_path / "teacher.onnx.data").read_bytes() != (tmp_path / "retrained" / "teacher.onnx.data").read_bytes()
+    retrained, _ = loaded(image_folder, tmp_path, tmp_path / "retrained" / "teacher.onnx")
+    assert weights_digest(retrained) != weights_digest(model)
 
 
 def test_a_torchvision_teacher_with_its_weights_gives_the_original_logits(image_folder, tmp_path):
