@@ -17,6 +17,7 @@ import torch
 from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 from torch import nn
 
+from edgedistill.devices.harness import sha256_of
 from edgedistill.errors import UserError, setting
 
 MAC_OPS = ("Conv", "Gemm", "MatMul")  # the ops torch's FlopCounterMode counts too (convolutions and matmuls)
@@ -45,13 +46,13 @@ class OnnxModule(nn.Module):
     def count_params(self) -> int:
         """Weights stored in the graph (floating-point initializers; BatchNorm is often folded into the
         convolutions on export, so this can be below the source model's count)."""
-        graph = onnx.load(str(self.path)).graph
+        graph = onnx.load(str(self.path), load_external_data=False).graph  # the shapes, not the weights
         floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE}
         return sum(math.prod(t.dims) for t in graph.initializer if t.data_type in floats)
 
     def count_macs(self, image_size: int) -> int:
         """Multiply-accumulates of one image, from the graph's shapes at ``image_size`` (Conv, Gemm, MatMul)."""
-        model = onnx.load(str(self.path))
+        model = onnx.load(str(self.path), load_external_data=False)
         dims = model.graph.input[0].type.tensor_type.shape.dim
         for dim, value in zip(dims, (1, 3, image_size, image_size), strict=True):
             dim.ClearField("dim_param")
@@ -101,9 +102,6 @@ def _sha256(path: Path) -> bytes:
     model = onnx.load(str(path), load_external_data=False)
     external = sorted({ExternalDataInfo(t).location for t in model.graph.initializer if uses_external_data(t)})
     digest = hashlib.sha256()
-    for file_path in [path, *(path.parent / location for location in external)]:
-        digest.update(str(file_path.relative_to(path.parent)).encode())
-        with open(file_path, "rb") as file:
-            for block in iter(lambda file=file: file.read(1 << 20), b""):
-                digest.update(block)
+    for name in [path.name, *external]:
+        digest.update(f"{name}\0{sha256_of(path.parent / name)}\0".encode())
     return digest.digest()

@@ -71,7 +71,14 @@ def load_teacher_path(
             f"timm architecture set {setting('teacher', 'timm:NAME')} with {setting('teacher_weights', 'FILE')}"
         ) from None
     name = getattr(model, "original_name", type(model).__name__)
-    return model, ModelInfo(name, classes, image_size, tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD))
+    return model, _given_info(name, classes, image_size, mean, std)
+
+
+def _given_info(
+    arch: str, classes: list[str], image_size: int, mean: list[float] | None, std: list[float] | None
+) -> ModelInfo:
+    """A teacher file that carries no normalisation gets the one given, or ImageNet's."""
+    return ModelInfo(arch, classes, image_size, tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD))
 
 
 def parse_torchvision_spec(spec: str) -> str:
@@ -99,7 +106,7 @@ def load_torchvision_teacher(
             f"{weights}: weights do not fit {spec} with {len(classes)} classes ({str(error).splitlines()[0]}); "
             "check the architecture and the data's classes"
         ) from None
-    info = ModelInfo(spec, classes, image_size, tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD))
+    info = _given_info(spec, classes, image_size, mean, std)
     return model, info
 
 
@@ -112,7 +119,7 @@ def _exported_program(
         program = torch.export.load(str(path))
     except Exception as error:  # noqa: BLE001 - torch.export raises many types for a file it cannot read
         raise UserError(f"cannot load {path} with torch.export.load ({str(error).splitlines()[0][:120]})") from None
-    info = ModelInfo(path.stem, classes, image_size, tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD))
+    info = _given_info(path.stem, classes, image_size, mean, std)
     return ExportedModule(program.module()), info
 
 
@@ -124,7 +131,7 @@ def _onnx(
         from edgedistill.onnx_model import OnnxModule
     except ImportError:
         raise UserError("an ONNX teacher needs onnxruntime: pip install 'edgedistill[onnx]'") from None
-    info = ModelInfo(path.stem, classes, image_size, tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD))
+    info = _given_info(path.stem, classes, image_size, mean, std)
     return OnnxModule(path, image_size), info
 
 
