@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from edgedistill.config import DEFAULT_STUDENT, PYTHON_TEACHER, TrainConfig
+from edgedistill.config import DEFAULT_STUDENT, PYTHON_MODULE, TrainConfig
 from edgedistill.errors import UserError, setting
 from edgedistill.models import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, load_checkpoint
 from edgedistill.own_data import Images, save_images
-from edgedistill.run import PythonTeacher, open_run, run
+from edgedistill.run import PythonModule, open_run, run
 from edgedistill.stages import DISTILLED
 
 
@@ -34,24 +34,30 @@ class Distilled:
 def distill(
     teacher: torch.nn.Module | str,
     data: Images | str | Path,
-    student: str = DEFAULT_STUDENT,
+    student: torch.nn.Module | str = DEFAULT_STUDENT,
     *,
     out: str | Path,
     domain: str = "phone",
     teacher_mean: tuple[float, float, float] | None = None,
     teacher_std: tuple[float, float, float] | None = None,
+    student_mean: tuple[float, float, float] | None = None,
+    student_std: tuple[float, float, float] | None = None,
     force: bool = False,
     resume: bool = False,
     **settings,
 ) -> Distilled:
-    """Distil ``teacher`` into a timm ``student`` on ``domain``'s field views of ``data``, next to the student
+    """Distil ``teacher`` into ``student`` on ``domain``'s field views of ``data``, next to the student
     trained without a teacher, and grade them all on the field test split.
 
     ``teacher``: a module (frozen; it only runs forward, on images normalised with ``teacher_mean`` and
     ``teacher_std``, and must answer with logits over ``data``'s classes), ``"timm:NAME"`` to train one in the
-    run, or a checkpoint of ``edgedistill train``. ``data``: ``Images`` (your Datasets or arrays; converted
+    run, or a teacher file (see ``edgedistill train --help``). ``student``: ``"timm:NAME"``, or a module that
+    answers with logits over the classes (left untouched: every student stage trains a copy of it, from its
+    weights as given, on images normalised with ``student_mean`` and ``student_std``; torch.export must be able
+    to capture it, as the phone runtimes need). ``data``: ``Images`` (your Datasets or arrays; converted
     once at ``image_size`` into the cache), ``"demo"``, ``"cifar10"`` or an ImageFolder root. ``settings``:
-    any other field of ``TrainConfig``. ``force`` replaces an earlier run in ``out``; ``resume`` continues it.
+    any other field of ``TrainConfig``. ``force`` replaces an earlier run in ``out``; ``resume`` continues it
+    (given the same modules again).
     """
     if multiprocessing.parent_process() is not None:  # a worker process importing the user's script again
         raise UserError(
@@ -64,23 +70,34 @@ def distill(
         raise UserError(f"distill() has no setting {unknown}; the settings are {sorted(known)}")
     image_size = settings.get("image_size", TrainConfig.image_size)
     data_spec = str(save_images(data, image_size)) if isinstance(data, Images) else str(data)
-    module = None
+    teacher_module = student_module = None
     if isinstance(teacher, torch.nn.Module):
-        module = PythonTeacher(teacher, tuple(teacher_mean or IMAGENET_MEAN), tuple(teacher_std or IMAGENET_STD))
-        teacher = f"{PYTHON_TEACHER}{type(teacher).__name__}"
+        teacher_module = PythonModule(teacher, *_normalisation(teacher_mean, teacher_std))
+        teacher = f"{PYTHON_MODULE}{type(teacher).__name__}"
     else:  # a file's teacher (TorchScript, .pt2, ONNX, torchvision:NAME) takes them as settings
         settings.update({k: list(v) for k, v in (("teacher_mean", teacher_mean), ("teacher_std", teacher_std)) if v})
+    if isinstance(student, torch.nn.Module):
+        student_module = PythonModule(student, *_normalisation(student_mean, student_std))
+        student = f"{PYTHON_MODULE}{type(student).__name__}"
+    elif student_mean or student_std:
+        raise UserError("student_mean and student_std are for a student module; a timm student brings its own")
     cfg = TrainConfig(out=str(out), domain=domain, data=data_spec, teacher=teacher, student=student, **settings)
     cfg, claim = open_run(cfg, resume, force, frozenset(settings) | {"domain", "data", "teacher", "student"})
     try:
-        metrics = run(cfg, on_started=claim.start if claim else None, teacher_module=module)
+        on_started = claim.start if claim else None
+        metrics = run(cfg, on_started=on_started, teacher_module=teacher_module, student_module=student_module)
     except BaseException:
         if claim is not None:
             claim.rollback()  # a run that failed before it started leaves nothing behind
         raise
     run_dir = Path(cfg.out)
-    model, info = load_checkpoint(run_dir / f"{DISTILLED.name}.safetensors")
+    given = student_module.model if student_module else None
+    model, info = load_checkpoint(run_dir / f"{DISTILLED.name}.safetensors", given)
     return Distilled(run_dir, metrics, model.eval(), info)
+
+
+def _normalisation(mean: tuple | None, std: tuple | None) -> tuple[tuple, tuple]:
+    return tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD)
 
 
 def export_bundle(

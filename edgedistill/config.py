@@ -14,7 +14,7 @@ from edgedistill.errors import UserError, setting
 from edgedistill.fileio import write_text_atomic
 
 DEFAULT_TEACHER = "timm:resnet18"
-PYTHON_TEACHER = "python:"  # a teacher given as a module from Python: "python:CLASS_NAME" in config.yaml
+PYTHON_MODULE = "python:"  # a teacher or student given as a module from Python: "python:CLASS_NAME" in config.yaml
 TORCHVISION_TEACHER = "torchvision:"  # a torchvision architecture, with --teacher-weights
 DEFAULT_STUDENT = "timm:regnetx_002"
 MAX_SEED = 2**32 - 1  # NumPy's seed range, the narrowest of the generators a run seeds

@@ -2,9 +2,13 @@
 
 Checkpoints are safetensors files whose metadata says which architecture, classes,
 resolution and normalisation the weights belong to: loading one can never run code, and a
-teacher file is enough to rebuild the teacher.
+teacher file is enough to rebuild the teacher. A student given as a module from Python code
+(``python:CLASS``) has no name to rebuild it by, so its checkpoint comes with the module's graph,
+captured by ``torch.export`` in a ``.pt2`` file beside it: export, the device harnesses and a later
+run rebuild it from there without the user's code.
 """
 
+import copy
 import difflib
 import json
 import math
@@ -20,6 +24,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from edgedistill.config import PYTHON_MODULE
 from edgedistill.errors import UserError, setting
 from edgedistill.fileio import write_atomic
 
@@ -32,11 +37,16 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class ModelInfo:
     """What a checkpoint needs besides its weights to be used, exported or checked."""
 
-    arch: str  # timm model name
+    arch: str  # timm model name, or python:CLASS for a module given from Python
     classes: list[str]
     image_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+
+
+def model_spec(arch: str) -> str:
+    """A ModelInfo's arch as a ``--student`` value names it: ``timm:NAME``, or ``python:CLASS`` as it is."""
+    return arch if arch.startswith(PYTHON_MODULE) else f"timm:{arch}"
 
 
 def parse_timm_spec(spec: str) -> str:
@@ -146,13 +156,52 @@ def _unpickling_problem(path: Path, error: pickle.UnpicklingError) -> str:
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, info: ModelInfo) -> None:
+    """Weights and metadata; for a module from Python also its graph (``NAME.pt2``), written first, so that a
+    checkpoint that exists can always be rebuilt."""
+    path = Path(path)
+    if info.arch.startswith(PYTHON_MODULE):
+        program = capture(model, info.image_size)
+        write_atomic(path.with_suffix(".pt2"), lambda tmp: torch.export.save(program, str(tmp)))
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}  # device-free, NCHW
     metadata = {METADATA_KEY: json.dumps(asdict(info))}
     write_atomic(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
 
 
-def load_checkpoint(path: str | Path) -> tuple[nn.Module, ModelInfo]:
-    """Rebuild a model from an edgedistill checkpoint; anything else is refused with the reason."""
+def capture(model: nn.Module, image_size: int) -> torch.export.ExportedProgram:
+    """The inference graph of ``model`` (eval mode, on the CPU, any batch size), as every phone exporter
+    captures it too: a module torch.export cannot follow is refused here, with torch's reason."""
+    inference = copy.deepcopy(model).cpu().eval()
+    example = torch.zeros(2, 3, image_size, image_size)
+    try:
+        return torch.export.export(inference, (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},))
+    except Exception as error:  # noqa: BLE001 - torch.export raises many types; the user needs its words
+        raise UserError(
+            f"the student module cannot be captured by torch.export ({type(error).__name__}: "
+            f"{(str(error).splitlines() or [''])[0][:200]}); every phone runtime starts from torch.export, so "
+            "make its forward traceable (no data-dependent Python control flow)"
+        ) from None
+
+
+class ExportedModule(nn.Module):
+    """The module of a ``torch.export`` program. Its train/eval behaviour was fixed when it was exported, and torch
+    refuses to switch it, so switching this wrapper's mode leaves the graph alone."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def train(self, mode: bool = True) -> "ExportedModule":
+        self.training = mode
+        return self
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.module(images)
+
+
+def load_checkpoint(path: str | Path, module: nn.Module | None = None) -> tuple[nn.Module, ModelInfo]:
+    """Rebuild a model from an edgedistill checkpoint; anything else is refused with the reason. A checkpoint of a
+    module from Python is loaded into a copy of ``module`` when it is given (the user's own class, trainable),
+    else into the graph saved beside it (inference only)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist; give a .safetensors file written by edgedistill train")
@@ -170,15 +219,34 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, ModelInfo]:
             "edgedistill train"
         )
     info = parse_metadata(path, metadata[METADATA_KEY])
-    model = create_model(info.arch, len(info.classes))
+    if not info.arch.startswith(PYTHON_MODULE):
+        model = create_model(info.arch, len(info.classes))
+    elif module is not None:
+        model = copy.deepcopy(module)
+    else:
+        model = _saved_graph(path)
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
+        whose = "the module given" if module is not None else model_spec(info.arch)
         raise UserError(
-            f"{path}: weights do not fit timm:{info.arch} ({str(error).splitlines()[0]}); the file is damaged "
-            "or was edited"
+            f"{path}: weights do not fit {whose} ({str(error).splitlines()[0]}); the file is damaged or was "
+            "edited, or the module is not the one the run trained"
         ) from None
-    return model, info
+    return (ExportedModule(model) if module is None and info.arch.startswith(PYTHON_MODULE) else model), info
+
+
+def _saved_graph(path: Path) -> nn.Module:
+    graph = path.with_suffix(".pt2")
+    if not graph.is_file():
+        raise UserError(
+            f"{path} holds the weights of a module from Python, but its graph {graph.name} is not beside it; copy "
+            "the two files together"
+        )
+    try:
+        return torch.export.load(str(graph)).module()
+    except Exception as error:  # noqa: BLE001 - torch.export raises many types for a file it cannot read
+        raise UserError(f"cannot load {graph} with torch.export.load ({str(error).splitlines()[0][:120]})") from None
 
 
 def parse_metadata(path: Path, text: str) -> ModelInfo:
@@ -202,8 +270,8 @@ def parse_metadata(path: Path, text: str) -> ModelInfo:
 def _metadata_problem(raw: dict) -> str | None:
     """What is wrong with the values of complete metadata, or None."""
     arch, classes, size = raw["arch"], raw["classes"], raw["image_size"]
-    if not isinstance(arch, str) or not timm.is_model(arch):
-        return f"arch {arch!r} is not a timm model"
+    if not isinstance(arch, str) or not (timm.is_model(arch) or arch.startswith(PYTHON_MODULE)):
+        return f"arch {arch!r} is neither a timm model nor {PYTHON_MODULE}CLASS"
     if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) for c in classes)):
         return f"classes must be a list of at least two names, not {str(classes)[:60]}"
     if type(size) is not int or size < 1:

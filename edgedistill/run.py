@@ -5,6 +5,7 @@ Stages run in order and each is skipped when its weights file already exists, so
 initialisation (same seed), so the only difference between them is what they learn from.
 """
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from edgedistill import distributed
 from edgedistill.accelerator import resolve as resolve_accelerator
 from edgedistill.augment import build_train_transform
 from edgedistill.cache_build import prepare_cache
-from edgedistill.config import DEFAULT_TEACHER, PYTHON_TEACHER, TORCHVISION_TEACHER, TrainConfig
+from edgedistill.config import DEFAULT_TEACHER, PYTHON_MODULE, TORCHVISION_TEACHER, TrainConfig
 from edgedistill.data import (
     UNLABELED_LIMIT,
     AugmentedViews,
@@ -39,6 +40,7 @@ from edgedistill.models import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     ModelInfo,
+    capture,
     count_macs,
     count_params,
     create_model,
@@ -63,9 +65,9 @@ from edgedistill.tuning import SweepData, candidates, choose, sweep_data
 
 
 @dataclass
-class PythonTeacher:
-    """A teacher from the user's own code: any module that maps (N, 3, S, S) float images, normalised with
-    ``mean`` and ``std`` (per RGB channel, on 0..1 pixels), to logits over the data's classes in their order."""
+class PythonModule:
+    """A teacher or student from the user's own code: any module that maps (N, 3, S, S) float images, normalised
+    with ``mean`` and ``std`` (per RGB channel, on 0..1 pixels), to logits over the data's classes in their order."""
 
     model: torch.nn.Module
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -95,7 +97,12 @@ def check_inputs(cfg: TrainConfig) -> None:
     resolve_accelerator(cfg.device, cfg.amp)
     for domain in (cfg.domain, "clean"):
         build_train_transform(domain, cfg.image_size)
-    parse_timm_spec(cfg.student)
+    if not cfg.student.startswith(PYTHON_MODULE):
+        parse_timm_spec(cfg.student)
+    elif cfg.student_weights:
+        raise UserError(
+            f"{setting('student_weights')} start a timm student; load them into your student module before the run"
+        )
     teacher = cfg.teacher or DEFAULT_TEACHER
     for name in ("teacher_weights", "student_weights"):
         if getattr(cfg, name) and not Path(getattr(cfg, name)).is_file():
@@ -119,7 +126,7 @@ def check_inputs(cfg: TrainConfig) -> None:
                 f"{setting('teacher_epochs')} must be at least 1 when the teacher is trained in the run; or give "
                 f"a trained one: {setting('teacher', 'CHECKPOINT')}"
             )
-    elif not teacher.startswith(PYTHON_TEACHER) and not Path(teacher).exists():
+    elif not teacher.startswith(PYTHON_MODULE) and not Path(teacher).exists():
         raise UserError(
             f"teacher {teacher} does not exist; give timm:NAME, an edgedistill checkpoint, a TorchScript, .pt2 or "
             ".onnx file, or a Hugging Face classifier's folder"
@@ -136,16 +143,16 @@ def run(
     cfg: TrainConfig,
     progress: Progress | None = None,
     on_started: Callable[[], None] | None = None,
-    teacher_module: PythonTeacher | None = None,
+    teacher_module: PythonModule | None = None,
+    student_module: PythonModule | None = None,
 ) -> dict | None:
     """The whole run; returns the metrics (None on the ranks other than 0 under torchrun). ``on_started``
     is called once the inputs (data, field splits, a given teacher) have loaded, before any training;
-    ``teacher_module`` is the teacher of a config whose teacher is ``python:NAME``."""
+    ``teacher_module`` and ``student_module`` are those of a config whose teacher or student is ``python:NAME``."""
     run_dir = Path(cfg.out)
     started = time.perf_counter()
     accelerator = resolve_accelerator(cfg.device, cfg.amp)
     workers = worker_count(cfg.workers)
-    student_arch = parse_timm_spec(cfg.student)
     transforms = {domain: build_train_transform(domain, cfg.image_size) for domain in (cfg.domain, "clean")}
     # rank 0 decodes the images and corrupts the field splits into the cache folder; the other ranks read them
     data = distributed.main_first(lambda: load_data(cfg.data, cfg.image_size))
@@ -159,8 +166,13 @@ def run(
         lambda: with_unlabeled(data, cfg.unlabeled, cfg.unlabeled_ratio, cfg.image_size, cfg.seed)
     )
     given_teacher = load_given_teacher(cfg, data, accelerator.device, teacher_module)
+    student_module = given_student(cfg, data, student_module)
     if on_started is not None:
         on_started()
+    if student_module is not None:
+        start_info = python_info(cfg.student, data.classes, cfg.image_size, student_module)
+        student_module = student_start(run_dir / "student_init.safetensors", student_module, start_info)
+    student_arch = cfg.student if student_module is not None else parse_timm_spec(cfg.student)
     seconds: dict[str, float] = {}
 
     def train_stage(
@@ -174,17 +186,23 @@ def run(
         start_weights: str | None = cfg.student_weights,
     ):
         """Train one stage unless its weights exist; ``teacher`` is made only when the stage trains, so a
-        resumed run never rebuilds a teacher cache for a finished stage."""
+        resumed run never rebuilds a teacher cache for a finished stage. ``arch`` is a timm name, or the
+        student module's ``python:CLASS``."""
         path = run_dir / f"{name}.safetensors"
+        python = arch.startswith(PYTHON_MODULE)
         if path.exists():
-            model, info = load_checkpoint(path)
+            model, info = load_checkpoint(path, student_module.model if python else None)
             return model.to(accelerator.device), info
         stage_start = time.perf_counter()
         torch.manual_seed(cfg.seed)
-        model = create_model(arch, len(data.classes), pretrained=cfg.pretrained)
-        if start_weights:
-            start_from_weights(model, arch, Path(start_weights))
-        info = model_info(model, arch, data.classes, cfg.image_size)
+        if python:
+            model = copy.deepcopy(student_module.model)
+            info = python_info(arch, data.classes, cfg.image_size, student_module)
+        else:
+            model = create_model(arch, len(data.classes), pretrained=cfg.pretrained)
+            if start_weights:
+                start_from_weights(model, arch, Path(start_weights))
+            info = model_info(model, arch, data.classes, cfg.image_size)
         train_set = train_set or data.train
         views = AugmentedViews(train_set.images, train_set.labels, transforms[domain], cfg.seed)
         settings = StageSettings(
@@ -307,18 +325,18 @@ def unlabeled_source(data: DataBundle, cfg: TrainConfig) -> str:
 
 
 def load_given_teacher(
-    cfg: TrainConfig, data: DataBundle, device: torch.device, module: PythonTeacher | None = None
+    cfg: TrainConfig, data: DataBundle, device: torch.device, module: PythonModule | None = None
 ) -> tuple[torch.nn.Module, ModelInfo] | None:
     """The teacher the user gave, on ``device`` and checked against the data's classes; None when the run
     trains one."""
     spec = cfg.teacher or DEFAULT_TEACHER
-    if spec.startswith(PYTHON_TEACHER):
+    if spec.startswith(PYTHON_MODULE):
         if module is None:
             raise UserError(
                 f"this run's teacher ({spec}) is a module from Python code; continue the run from Python: "
                 "edgedistill.distill(teacher=MODULE, ..., resume=True)"
             )
-        info = ModelInfo(spec.removeprefix(PYTHON_TEACHER), data.classes, cfg.image_size, module.mean, module.std)
+        info = python_info(spec.removeprefix(PYTHON_MODULE), data.classes, cfg.image_size, module)
         return check_forward(module.model.to(device).eval(), info), info
     if spec.startswith(TORCHVISION_TEACHER):
         model, info = load_torchvision_teacher(
@@ -342,8 +360,39 @@ def load_given_teacher(
     return check_forward(model.to(device).eval(), info), info
 
 
-def check_forward(model: torch.nn.Module, info: ModelInfo) -> torch.nn.Module:
-    """Run a teacher from elsewhere once on a batch of two images of the training size: one that cannot, or
+def given_student(cfg: TrainConfig, data: DataBundle, module: PythonModule | None) -> PythonModule | None:
+    """The student module the user gave, checked before any training: it runs on the views, answers per class,
+    and torch.export can capture it, as every phone runtime needs. None for a timm student."""
+    if not cfg.student.startswith(PYTHON_MODULE):
+        return None
+    if module is None:
+        raise UserError(
+            f"this run's student ({cfg.student}) is a module from Python code; continue the run from Python: "
+            "edgedistill.distill(..., student=MODULE, resume=True)"
+        )
+    info = python_info(cfg.student, data.classes, cfg.image_size, module)
+    check_forward(copy.deepcopy(module.model).cpu().eval(), info, "student")
+    capture(module.model, cfg.image_size)
+    return module
+
+
+def student_start(path: Path, module: PythonModule, info: ModelInfo) -> PythonModule:
+    """The weights every student stage starts from: the module's when the run first started, kept in ``path``
+    so that a resumed run starts its remaining stages from the same ones as its finished stages."""
+    if path.exists():
+        model, _ = load_checkpoint(path, module.model)
+        return PythonModule(model, module.mean, module.std)
+    if distributed.is_main():
+        save_checkpoint(path, module.model, info)
+    return module
+
+
+def python_info(arch: str, classes: list[str], image_size: int, module: PythonModule) -> ModelInfo:
+    return ModelInfo(arch, list(classes), image_size, tuple(module.mean), tuple(module.std))
+
+
+def check_forward(model: torch.nn.Module, info: ModelInfo, role: str = "teacher") -> torch.nn.Module:
+    """Run a model from elsewhere once on a batch of two images of the training size: one that cannot, or
     that answers with another number of classes, is refused before any training, with the reason."""
     device = model_device(model)
     try:
@@ -351,13 +400,13 @@ def check_forward(model: torch.nn.Module, info: ModelInfo) -> torch.nn.Module:
             logits = model(torch.zeros(2, 3, info.image_size, info.image_size, device=device))
     except Exception as error:  # noqa: BLE001 - a user's module can raise anything; the user needs its words
         raise UserError(
-            f"the teacher cannot run on {info.image_size}x{info.image_size} images ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''}); give a teacher for this image size"
+            f"the {role} cannot run on {info.image_size}x{info.image_size} images ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); give a {role} for this image size"
         ) from None
     if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (2, len(info.classes)):
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise UserError(
-            f"the teacher answers a batch of 2 images with {shape}, not (2, {len(info.classes)}) logits, one per "
+            f"the {role} answers a batch of 2 images with {shape}, not (2, {len(info.classes)}) logits, one per "
             f"class of the data ({', '.join(info.classes[:5])}...)"
         )
     return model

@@ -16,7 +16,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from edgedistill import __version__
-from edgedistill.config import PYTHON_TEACHER, TORCHVISION_TEACHER, TrainConfig
+from edgedistill.config import PYTHON_MODULE, TORCHVISION_TEACHER, TrainConfig
 from edgedistill.errors import UserError, setting
 from edgedistill.fileio import remove_stale_temp_files, write_text_atomic
 
@@ -182,7 +182,7 @@ def _is_path(name: str, value: str) -> bool:
     if name == "data":
         return value not in ("demo", "cifar10")
     if name == "teacher":
-        return not value.startswith(("timm:", TORCHVISION_TEACHER, PYTHON_TEACHER))
+        return not value.startswith(("timm:", TORCHVISION_TEACHER, PYTHON_MODULE))
     if name == "domain":
         return value.endswith((".yaml", ".yml"))  # as augment.preset_path tells a file from a shipped name
     return True

@@ -16,23 +16,7 @@ from torch import nn
 
 from edgedistill.config import TORCHVISION_TEACHER
 from edgedistill.errors import UserError, setting
-from edgedistill.models import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, load_checkpoint, load_weights
-
-
-class ExportedModule(nn.Module):
-    """The module of a ``torch.export`` program. Its train/eval behaviour was fixed when it was exported, and torch
-    refuses to switch it, so switching this wrapper's mode leaves the graph alone."""
-
-    def __init__(self, module: nn.Module):
-        super().__init__()
-        self.module = module
-
-    def train(self, mode: bool = True) -> "ExportedModule":
-        self.training = mode
-        return self
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.module(images)
+from edgedistill.models import IMAGENET_MEAN, IMAGENET_STD, ExportedModule, ModelInfo, load_checkpoint, load_weights
 
 
 class LogitsOf(nn.Module):

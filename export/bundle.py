@@ -19,6 +19,7 @@ from edgedistill.export.golden import Golden, save_golden
 from edgedistill.export.source import ExportSource
 from edgedistill.export.verify import TOLERANCES, Verdict
 from edgedistill.fileio import write_json_atomic, write_text_atomic
+from edgedistill.models import model_spec
 
 RUNTIME_PACKAGES = ("torch", "executorch", "litert-torch", "ai-edge-litert", "coremltools")
 
@@ -59,7 +60,7 @@ def write_bundle(final: Path, artifacts: list[Artifact], golden: Golden, source:
         },
         "labels": info.classes,
         "golden": {"file": "golden.npz", "sha256": sha256_of(staging / "golden.npz"), "count": len(golden.labels)},
-        "source": {"arch": f"timm:{info.arch}", **source.origin},
+        "source": {"arch": model_spec(info.arch), **source.origin},
         "tolerances": TOLERANCES[artifacts[0].verdict.precision],
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "host": {"os": platform.platform(), "python": platform.python_version(), "packages": _versions()},

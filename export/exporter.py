@@ -19,6 +19,7 @@ from edgedistill.export.bundle import Artifact, write_bundle
 from edgedistill.export.golden import Golden, build_golden, calibration_batches
 from edgedistill.export.source import ExportSource
 from edgedistill.export.verify import Verdict, score_outputs
+from edgedistill.models import model_spec
 
 FORMATS = {module.NAME: module for module in (to_executorch, to_tflite, to_coreml)}
 TARGETS = {"android": ("executorch", "tflite"), "ios": ("coreml", "executorch")}
@@ -107,7 +108,7 @@ def explain_export_failure(format_name: str, arch: str, error: Exception) -> str
     operator = re.search(r"(aten[.:]+[\w.]+|tfl\.[\w]+|torch\.ops\.[\w.]+)", str(error))
     named = f"operator {operator.group(1)} is not supported" if operator else message[:300]
     advice = "replace that operation in the model, or choose another student"
-    return f"cannot export timm:{arch} to {format_name}: {named}; {advice}"
+    return f"cannot export {model_spec(arch)} to {format_name}: {named}; {advice}"
 
 
 @contextmanager

@@ -1,5 +1,6 @@
 """The Python API: the README's example runs as written, and a teacher from Python code is checked first."""
 
+import json
 import re
 import subprocess
 import sys
@@ -102,4 +103,67 @@ def test_library_errors_name_the_parameter_the_caller_typed(tmp_path):
         edgedistill.distill(Tiny(2), images, out=tmp_path / "run", epochs=0)
     with pytest.raises(UserError, match=r"distill\(\) has no setting \['epoch'\]"):
         edgedistill.distill(Tiny(2), images, out=tmp_path / "run", epoch=3)
+    assert not (tmp_path / "run").exists()
+
+
+class SmallNet(nn.Module):
+    """A student from the user's own code: batch norm, so train and eval modes differ."""
+
+    def __init__(self, classes: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.head = nn.Linear(8, classes)
+
+    def forward(self, x):
+        return self.head(self.body(x).mean((2, 3)))
+
+
+def test_a_student_module_is_trained_exported_and_benched_without_the_users_code(tmp_path):
+    torch.manual_seed(0)
+    student, teacher = SmallNet(2), Tiny(2).eval()
+    given = {k: v.clone() for k, v in student.state_dict().items()}
+    images = edgedistill.Images(arrays(32, 0), arrays(8, 1), ["a", "b"])
+    settings = dict(epochs=1, batch_size=8, workers=0, image_size=32)
+    result = edgedistill.distill(teacher, images, student, out=tmp_path / "run", student_mean=(0.5,) * 3, **settings)
+    assert all(torch.equal(v, given[k]) for k, v in student.state_dict().items())  # the caller's module is untouched
+    assert isinstance(result.student, SmallNet) and result.info.arch == "python:SmallNet"
+    assert result.info.mean == (0.5, 0.5, 0.5) and result.metrics["student_kd"]["arch"] == "python:SmallNet"
+    start = edgedistill.models.load_checkpoint(tmp_path / "run" / "student_init.safetensors", student)[0]
+    assert all(torch.equal(v, given[k]) for k, v in start.state_dict().items())  # every stage starts from these
+
+    # without the user's code: the graph saved beside the weights, in export and in the bench's eager baseline
+    rebuilt, info = edgedistill.models.load_checkpoint(tmp_path / "run" / "student_kd.safetensors")
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(x), result.student(x), atol=1e-6) and info == result.info
+    bundle = edgedistill.export_bundle(tmp_path / "run", target="android", golden=16, calibration=8)["android"]
+    assert bundle.name == "android-fp32", (bundle / "verification.md").read_text()
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["source"]["arch"] == "python:SmallNet"
+    timed = edgedistill.bench(bundle, iterations=3, warmup=1, min_seconds=0)
+    eager = timed["pytorch-eager (student_kd.safetensors)"]["agreement"]
+    assert eager["top1_agreement_student"] == 1.0 and eager["max_abs_logit_diff_student"] < 1e-5
+
+    again = edgedistill.distill(teacher, images, student, out=tmp_path / "run", resume=True, **settings)
+    assert again.metrics["student_kd"]["field_acc"] == result.metrics["student_kd"]["field_acc"]
+    resumed = subprocess.run(
+        [sys.executable, "-m", "edgedistill", "train", "--resume", "--out", str(tmp_path / "run")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert resumed.returncode == 1 and "continue the run from Python" in resumed.stderr
+
+
+class Untraceable(SmallNet):
+    def forward(self, x):
+        if x.mean() > 0.5:  # control flow on the data: torch.export cannot follow it
+            return super().forward(x)
+        return super().forward(x) * 2
+
+
+def test_a_student_module_the_phone_runtimes_cannot_take_is_refused_before_training(tmp_path):
+    images = edgedistill.Images(arrays(16, 0), arrays(4, 1), ["a", "b"])
+    with pytest.raises(UserError, match="cannot be captured by torch.export"):
+        edgedistill.distill(Tiny(2), images, Untraceable(2), out=tmp_path / "run", epochs=1, workers=0)
+    with pytest.raises(UserError, match=r"the student answers a batch of 2 images with \(2, 3\)"):
+        edgedistill.distill(Tiny(2), images, SmallNet(3), out=tmp_path / "run", epochs=1, workers=0)
     assert not (tmp_path / "run").exists()

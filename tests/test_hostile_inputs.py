@@ -209,7 +209,7 @@ DAMAGED = {
     "not JSON": ('{"arch": "resnet18", "classes": ["cat"', "not JSON"),
     "not an object": ('["resnet18"]', "instead of an object"),
     "missing keys": (json.dumps({"arch": "resnet18", "classes": ["cat", "dog"]}), "no image_size, mean, std"),
-    "unknown arch": (json.dumps({**GOOD_INFO, "arch": "resnet_eighteen"}), "'resnet_eighteen' is not a timm model"),
+    "unknown arch": (json.dumps({**GOOD_INFO, "arch": "resnet_eighteen"}), "'resnet_eighteen' is neither a timm model"),
     "classes not a list": (json.dumps({**GOOD_INFO, "classes": "cat,dog"}), "classes must be a list"),
     "classes not strings": (json.dumps({**GOOD_INFO, "classes": [0, 1]}), "classes must be a list"),
     "image_size not an int": (json.dumps({**GOOD_INFO, "image_size": "32"}), "image_size must be"),
@@ -230,6 +230,13 @@ def test_damaged_checkpoint_metadata_is_named(case, tmp_path):
 def test_exporting_a_damaged_checkpoint_is_one_line(tmp_path):
     path = checkpoint_with(tmp_path / "student.safetensors", DAMAGED["unknown arch"][0])
     assert_names(refused(tmp_path, "export", path), "student.safetensors", "metadata is damaged", "timm model")
+
+
+def test_a_student_modules_weights_without_their_graph_are_named(tmp_path):
+    path = checkpoint_with(tmp_path / "student_kd.safetensors", json.dumps({**GOOD_INFO, "arch": "python:Net"}))
+    with pytest.raises(UserError) as refusal:
+        load_checkpoint(path)
+    assert_names(str(refusal.value), str(path), "module from Python", "student_kd.pt2 is not beside it")
 
 
 PICKLES = {  # what torch.save wrote, and what the refusal must say
