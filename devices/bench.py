@@ -71,6 +71,7 @@ MANIFEST_KEYS = {
     "golden.sha256": str,
     "source": dict,
     "source.arch": str,
+    "source.stem?": str,
     "source.run?": str,
     "source.student?": str,
     "source.checkpoint?": str,

@@ -86,8 +86,9 @@ def eager_runner(path: Path, threads: int = 1, manifest: dict | None = None) -> 
     if described:
         model, _ = load_checkpoint(path)
     else:
-        arch = manifest["source"]["arch"].removeprefix("timm:")
-        model, _ = load_state_dict_checkpoint(path, arch, manifest["labels"], manifest["input"]["shape"][-1])
+        source = manifest["source"]
+        arch, stem = source["arch"].removeprefix("timm:"), source.get("stem", "standard")
+        model, _ = load_state_dict_checkpoint(path, arch, manifest["labels"], manifest["input"]["shape"][-1], stem)
     model.eval()
 
     def run(inputs: np.ndarray) -> np.ndarray:

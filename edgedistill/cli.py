@@ -74,6 +74,13 @@ def train(
         typer.Option(help="Start the students from these weights (e.g. ImageNet's); a classifier that differs is new."),
     ] = None,
     pretrained: Annotated[bool, typer.Option(help="Start timm models from hub weights (downloads once).")] = False,
+    stem: Annotated[
+        str,
+        typer.Option(
+            help="Stem of the timm teacher and student: standard (as built for ImageNet) or small (first "
+            "convolution at stride 1, no stem max-pool: keeps 4x the resolution on 32-64 px inputs, ~4x the compute)."
+        ),
+    ] = TrainConfig.stem,
     epochs: Annotated[int, typer.Option(help="Student epochs.")] = TrainConfig.epochs,
     teacher_epochs: Annotated[
         int, typer.Option(help="Epochs when the teacher is trained in the run.")
@@ -160,7 +167,7 @@ def train(
             teacher_mean=list(teacher_mean) if teacher_mean else None,
             teacher_std=list(teacher_std) if teacher_std else None,
             student_weights=str(student_weights) if student_weights else None,
-            pretrained=pretrained, epochs=epochs, teacher_epochs=teacher_epochs, image_size=image_size,
+            pretrained=pretrained, stem=stem, epochs=epochs, teacher_epochs=teacher_epochs, image_size=image_size,
             batch_size=batch_size, lr=lr, teacher_lr=teacher_lr, weight_decay=weight_decay,
             loss=loss, temperature=parse_setting(temperature, "temperature"), alpha=parse_setting(alpha, "alpha"),
             sweep_epochs=sweep_epochs, seed=seed, workers=workers, field_grid=field_grid,
@@ -321,6 +328,9 @@ def export(
     ] = None,
     data: Annotated[str | None, typer.Option(help="Data of a checkpoint's golden and calibration images.")] = None,
     image_size: Annotated[int | None, typer.Option(min=8, help="Input size of plain weights (with --student).")] = None,
+    stem: Annotated[
+        str, typer.Option(help="Stem of plain weights (with --student): standard or small, as they were trained.")
+    ] = "standard",
     out: Annotated[Path | None, typer.Option(help="Folder for the bundles. Default: RUN/export.")] = None,
     calibration: Annotated[int, typer.Option(min=1, help="Field-domain training views that calibrate int8.")] = 256,
     golden: Annotated[
@@ -340,7 +350,7 @@ def export(
         fail(f"unknown --precision '{precision}'; choose fp32, fp16 or int8")
     with one_line_errors():
         check_request(targets, precision)
-        source = load_source(run_or_checkpoint, student, data, image_size)
+        source = load_source(run_or_checkpoint, student, data, image_size, stem)
         out = out or source.default_out
         existing = [out / f"{t}-{precision}{suffix}" for t in targets for suffix in ("", ".FAILED")]
         if any(path.exists() for path in existing) and not force:

@@ -21,6 +21,7 @@ MAX_SEED = 2**32 - 1  # NumPy's seed range, the narrowest of the generators a ru
 MIN_IMAGE_SIZE = 32  # imagecorruptions refuses smaller images, so the field split needs this much
 FIELD_GRIDS = ("balanced", "full")  # severities per field image: one (balanced) or all five (full)
 LOSS_NAMES = ("kd", "dkd", "dist")
+STEMS = ("standard", "small")  # timm models as built for ImageNet, or kept at full resolution in their stem
 
 
 @dataclass
@@ -35,6 +36,7 @@ class TrainConfig:
     student: str = DEFAULT_STUDENT
     pretrained: bool = False  # start timm models from hub weights (downloads once)
     student_weights: str | None = None  # start the students from these weights (a classifier that differs stays fresh)
+    stem: str = "standard"  # of the timm teacher and student: standard, or small (stride-1 stem for 32-64 px inputs)
     epochs: int = 20
     teacher_epochs: int = 30
     image_size: int = 32
@@ -169,6 +171,10 @@ def check_setting(name: str, value: object) -> None:
     if name == "loss":
         if value not in LOSS_NAMES:
             raise UserError(f"{flag} must be one of {[*LOSS_NAMES, 'auto']}, got {value!r}")
+        return
+    if name == "stem":
+        if value not in STEMS:
+            raise UserError(f"{flag} must be one of {list(STEMS)}, got {value!r}")
         return
     if name == "field_grid":
         if value not in FIELD_GRIDS:

@@ -24,7 +24,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from edgedistill.config import PYTHON_MODULE
+from edgedistill.config import PYTHON_MODULE, STEMS
 from edgedistill.errors import UserError, setting
 from edgedistill.fileio import write_atomic
 
@@ -42,6 +42,7 @@ class ModelInfo:
     image_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    stem: str = "standard"  # one of STEMS; checkpoints written before stems were a setting have none: standard
 
 
 def model_spec(arch: str) -> str:
@@ -59,10 +60,10 @@ def parse_timm_spec(spec: str) -> str:
     return name
 
 
-def create_model(arch: str, num_classes: int, pretrained: bool = False) -> nn.Module:
+def create_model(arch: str, num_classes: int, pretrained: bool = False, stem: str = "standard") -> nn.Module:
     """A timm model with a fresh head for ``num_classes``; ``pretrained`` downloads hub weights once."""
     try:
-        return timm.create_model(arch, pretrained=pretrained, num_classes=num_classes)
+        model = timm.create_model(arch, pretrained=pretrained, num_classes=num_classes)
     except (OSError, RuntimeError) as error:
         if not pretrained:
             raise
@@ -70,23 +71,48 @@ def create_model(arch: str, num_classes: int, pretrained: bool = False) -> nn.Mo
             f"could not fetch pretrained weights for timm:{arch} ({error}); run once on a connected machine "
             f"or drop {setting('pretrained')}"
         ) from None
+    if stem == "small":
+        keep_stem_resolution(model, arch)
+    return model
 
 
-def model_info(model: nn.Module, arch: str, classes: list[str], image_size: int) -> ModelInfo:
+def keep_stem_resolution(model: nn.Module, arch: str) -> None:
+    """Fit an ImageNet architecture to 32-64 px inputs the usual way (as CIFAR ResNets are built): its first
+    convolution at stride 1 and no max-pool in its stem. ImageNet stems divide the input by 4 before the first
+    stage, so a ResNet's last stage sees a 32 px image as a 1x1 map; this keeps 4x the resolution throughout,
+    for about 4x (plus the stem's own) the compute. Every weight keeps its shape, so ImageNet weights still load.
+    Stems that cut the image into patches (ConvNeXt, ViT) have no such stride to drop and are refused."""
+    first = model.pretrained_cfg.get("first_conv") or ()
+    convs = [model.get_submodule(name) for name in ([first] if isinstance(first, str) else first)]
+    if not convs or not all(isinstance(conv, nn.Conv2d) and tuple(conv.stride) == (2, 2) for conv in convs):
+        raise UserError(
+            f"{setting('stem', 'small')} sets a stride-2 first convolution to stride 1, and timm:{arch} has none "
+            f"(its stem: {first or 'unknown'}); choose a convolutional student or teacher (ResNet, RegNet, "
+            f"MobileNet, EfficientNet, LCNet) or {setting('stem', 'standard')}"
+        )
+    for conv in convs:
+        conv.stride = (1, 1)
+    for name, module in list(model.named_modules()):
+        if isinstance(module, nn.MaxPool2d) and (name == "maxpool" or name.startswith("stem.")):
+            model.set_submodule(name, nn.Identity())
+
+
+def model_info(model: nn.Module, arch: str, classes: list[str], image_size: int, stem: str = "standard") -> ModelInfo:
     """Normalisation comes from the model's pretrained config, so hub weights get the inputs they expect."""
     pretrained_cfg = getattr(model, "pretrained_cfg", {}) or {}
     mean = tuple(pretrained_cfg.get("mean", IMAGENET_MEAN))
     std = tuple(pretrained_cfg.get("std", IMAGENET_STD))
-    return ModelInfo(arch=arch, classes=list(classes), image_size=image_size, mean=mean, std=std)
+    return ModelInfo(arch=arch, classes=list(classes), image_size=image_size, mean=mean, std=std, stem=stem)
 
 
 def load_state_dict_checkpoint(
-    path: Path, arch: str, classes: list[str], image_size: int
+    path: Path, arch: str, classes: list[str], image_size: int, stem: str = "standard"
 ) -> tuple[nn.Module, ModelInfo]:
     """A model trained elsewhere: plain weights (.safetensors, or .pt/.pth loaded without pickle
-    code) for timm:``arch`` with a head for ``classes``."""
+    code) for timm:``arch`` with a head for ``classes``. The weights cannot tell a ``stem`` from another
+    (they have the same shapes), so it is the caller's to say."""
     state = load_weights(path)
-    model = create_model(arch, len(classes))
+    model = create_model(arch, len(classes), stem=stem)
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError) as error:
@@ -94,7 +120,7 @@ def load_state_dict_checkpoint(
             f"{path}: weights do not fit timm:{arch} with {len(classes)} classes ({str(error).splitlines()[0]}); "
             "check the architecture and the data's classes"
         ) from None
-    return model, model_info(model, arch, classes, image_size)
+    return model, model_info(model, arch, classes, image_size, stem)
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -220,7 +246,7 @@ def load_checkpoint(path: str | Path, module: nn.Module | None = None) -> tuple[
         )
     info = parse_metadata(path, metadata[METADATA_KEY])
     if not info.arch.startswith(PYTHON_MODULE):
-        model = create_model(info.arch, len(info.classes))
+        model = create_model(info.arch, len(info.classes), stem=info.stem)
     elif module is not None:
         model = copy.deepcopy(module)
     else:
@@ -258,13 +284,14 @@ def parse_metadata(path: Path, text: str) -> ModelInfo:
         raise _damaged(path, f"not JSON: {error}") from None
     if not isinstance(raw, dict):
         raise _damaged(path, f"a JSON {type(raw).__name__} instead of an object")
-    missing = [f.name for f in fields(ModelInfo) if f.name not in raw]
+    missing = [f.name for f in fields(ModelInfo) if f.name not in raw and f.name != "stem"]
     if missing:
         raise _damaged(path, f"no {', '.join(missing)}")
     problem = _metadata_problem(raw)
     if problem:
         raise _damaged(path, problem)
-    return ModelInfo(raw["arch"], raw["classes"], raw["image_size"], tuple(raw["mean"]), tuple(raw["std"]))
+    stem = raw.get("stem", "standard")
+    return ModelInfo(raw["arch"], raw["classes"], raw["image_size"], tuple(raw["mean"]), tuple(raw["std"]), stem)
 
 
 def _metadata_problem(raw: dict) -> str | None:
@@ -282,6 +309,8 @@ def _metadata_problem(raw: dict) -> str | None:
             return f"{key} must be a list of three numbers (one per RGB channel), not {str(values)[:60]}"
     if not all(v > 0 for v in raw["std"]):
         return f"std must be positive, not {raw['std']}"
+    if raw.get("stem", "standard") not in STEMS:
+        return f"stem must be one of {list(STEMS)}, not {raw['stem']!r}"
     return None
 
 

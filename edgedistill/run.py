@@ -98,7 +98,7 @@ def check_inputs(cfg: TrainConfig) -> None:
     for domain in (cfg.domain, "clean"):
         build_train_transform(domain, cfg.image_size)
     if not cfg.student.startswith(PYTHON_MODULE):
-        parse_timm_spec(cfg.student)
+        create_model(parse_timm_spec(cfg.student), 2, stem=cfg.stem)  # a stem it cannot take is refused here
     elif cfg.student_weights:
         raise UserError(
             f"{setting('student_weights')} start a timm student; load them into your student module before the run"
@@ -120,7 +120,7 @@ def check_inputs(cfg: TrainConfig) -> None:
                 f"{setting('teacher_weights', 'FILE')} (the run trains timm teachers)"
             )
     elif teacher.startswith("timm:"):
-        parse_timm_spec(teacher)
+        create_model(parse_timm_spec(teacher), 2, stem=cfg.stem)
         if cfg.teacher_epochs < 1 and not cfg.teacher_weights:
             raise UserError(
                 f"{setting('teacher_epochs')} must be at least 1 when the teacher is trained in the run; or give "
@@ -199,10 +199,10 @@ def run(
             model = copy.deepcopy(student_module.model)
             info = python_info(arch, data.classes, cfg.image_size, student_module)
         else:
-            model = create_model(arch, len(data.classes), pretrained=cfg.pretrained)
+            model = create_model(arch, len(data.classes), pretrained=cfg.pretrained, stem=cfg.stem)
             if start_weights:
                 start_from_weights(model, arch, Path(start_weights))
-            info = model_info(model, arch, data.classes, cfg.image_size)
+            info = model_info(model, arch, data.classes, cfg.image_size, cfg.stem)
         train_set = train_set or data.train
         views = AugmentedViews(train_set.images, train_set.labels, transforms[domain], cfg.seed)
         settings = StageSettings(
@@ -345,7 +345,7 @@ def load_given_teacher(
         return check_forward(model.to(device).eval(), info), info
     if cfg.teacher_weights:  # checked against the classes by the weights' head
         model, info = load_state_dict_checkpoint(
-            Path(cfg.teacher_weights), parse_timm_spec(spec), data.classes, cfg.image_size
+            Path(cfg.teacher_weights), parse_timm_spec(spec), data.classes, cfg.image_size, cfg.stem
         )
         return model.to(device), info
     if spec.startswith("timm:"):

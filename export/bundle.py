@@ -60,7 +60,7 @@ def write_bundle(final: Path, artifacts: list[Artifact], golden: Golden, source:
         },
         "labels": info.classes,
         "golden": {"file": "golden.npz", "sha256": sha256_of(staging / "golden.npz"), "count": len(golden.labels)},
-        "source": {"arch": model_spec(info.arch), **source.origin},
+        "source": {"arch": model_spec(info.arch), "stem": info.stem, **source.origin},
         "tolerances": TOLERANCES[artifacts[0].verdict.precision],
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "host": {"os": platform.platform(), "python": platform.python_version(), "packages": _versions()},

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from torch import nn
 
-from edgedistill.config import TrainConfig
+from edgedistill.config import TrainConfig, check_setting
 from edgedistill.devices.harness import sha256_of
 from edgedistill.errors import UserError
 from edgedistill.models import ModelInfo, load_checkpoint, load_state_dict_checkpoint, parse_timm_spec
@@ -28,8 +28,11 @@ class ExportSource:
     default_out: Path
 
 
-def load_source(path: Path, student: str | None, data: str | None, image_size: int | None) -> ExportSource:
-    """A run directory (its distilled student), an edgedistill checkpoint, or plain weights with --student."""
+def load_source(
+    path: Path, student: str | None, data: str | None, image_size: int | None, stem: str = "standard"
+) -> ExportSource:
+    """A run directory (its distilled student), an edgedistill checkpoint, or plain weights with --student (and
+    the ``image_size`` and ``stem`` they were trained with)."""
     if path.is_dir():
         return _from_run(path)
     if not path.exists():
@@ -41,7 +44,8 @@ def load_source(path: Path, student: str | None, data: str | None, image_size: i
 
         size = image_size or TrainConfig.image_size
         classes = load_data(data or "demo", size).classes
-        model, info = load_state_dict_checkpoint(path, parse_timm_spec(student), classes, size)
+        check_setting("stem", stem)
+        model, info = load_state_dict_checkpoint(path, parse_timm_spec(student), classes, size, stem)
     origin = {"checkpoint": str(path.resolve()), "sha256": sha256_of(path)}  # absolute: bench runs from anywhere
     out = path.with_name(f"{path.stem}-export")
     return ExportSource(model.eval(), info, None, None, data or "demo", "phone", origin, out)

@@ -12,7 +12,7 @@ from conftest import run_cli
 from edgedistill.cli import app
 from edgedistill.config import DEFAULT_STUDENT, TrainConfig
 from edgedistill.errors import name_settings_as_flags, setting
-from edgedistill.models import load_checkpoint
+from edgedistill.models import count_macs, create_model, load_checkpoint
 
 METRIC_KEYS = ("clean_acc", "field_acc", "heldout_acc", "params", "macs")
 
@@ -100,6 +100,8 @@ def test_checkpoint_that_is_not_one_is_refused(image_folder, tmp_path):
     (["--student", "timm:mobilenet_v3_tiny"], "is not a timm model"),
     (["--temperature", "hot"], "--temperature must be a number or 'auto', got 'hot'"),
     (["--alpha", "2"], "--alpha must be between 0.0 and 1.0 or 'auto', got 2.0"),
+    (["--stem", "small", "--student", "timm:convnext_atto"], "--stem small sets a stride-2 first convolution"),
+    (["--stem", "tiny"], "--stem must be one of ['standard', 'small'], got 'tiny'"),
 ])  # fmt: skip
 def test_bad_input_gets_one_line(args, message, tmp_path):
     result = run_cli("train", *args, "--out", str(tmp_path / "r"))
@@ -157,6 +159,20 @@ def test_auto_loss_and_temperature_sweep_on_validation_views_with_a_teacher_cach
     assert refused.returncode == 1 and "built for other inputs (seed: cache 1, now 0)" in refused.stderr
     reused = run_cli(*reuse, "--seed", "1", "--out", str(tmp_path / "r1"))
     assert reused.returncode == 0, reused.stderr
+
+
+def test_a_small_input_stem_is_built_for_teacher_and_students_and_recorded(image_folder, tmp_path):
+    out = tmp_path / "run"
+    result = run_cli(
+        "train", "--data", str(image_folder), "--epochs", "1", "--teacher-epochs", "1", "--batch-size", "8",
+        "--workers", "0", "--stem", "small", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    for name, arch in (("teacher", "resnet18"), ("student_kd", "regnetx_002")):
+        assert load_checkpoint(out / f"{name}.safetensors")[1].stem == "small"
+        built = create_model(arch, len(metrics["data"]["classes"]), stem="small")
+        assert metrics[name]["macs"] == count_macs(built, 32)
 
 
 def test_unlabeled_images_are_distilled_and_their_effect_reported(image_folder, tmp_path):

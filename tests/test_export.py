@@ -20,7 +20,7 @@ from edgedistill.export.exporter import FORMATS, check_request, export_one
 from edgedistill.export.golden import Golden
 from edgedistill.export.source import ExportSource
 from edgedistill.export.verify import Verdict, score_outputs
-from edgedistill.models import create_model, model_info, save_checkpoint
+from edgedistill.models import create_model, load_checkpoint, model_info, save_checkpoint
 
 CLASSES = [f"c{i}" for i in range(10)]
 MATRIX_STUDENTS = ("mobilenetv3_small_100", "mobilenetv4_conv_small", "lcnet_050", "efficientnet_b0")
@@ -175,6 +175,25 @@ def test_student_format_precision_matrix(arch, tmp_path):
                 if precision == "fp32":
                     assert verdict.passed, verdict.problems
     print(arch, outcome)
+
+
+@pytest.mark.parametrize("arch", ["regnetx_002", "resnet18"])
+def test_a_small_input_stem_exports_and_passes_on_every_format(arch, tmp_path):
+    """The stride-1 stem changes every feature map's shape after it: the checkpoint's metadata rebuilds the same
+    model, whose fp32 export still matches it on every format."""
+    torch.manual_seed(0)
+    model = create_model(arch, 10, stem="small").eval()
+    save_checkpoint(tmp_path / "student.safetensors", model, model_info(model, arch, CLASSES, 32, "small"))
+    student, info = load_checkpoint(tmp_path / "student.safetensors")
+    inputs = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert info.stem == "small" and torch.equal(student.eval()(inputs), model(inputs))
+    golden = tiny_golden(student)
+    source = ExportSource(student, info, None, None, "demo", "phone", {}, tmp_path)
+    for name, module in FORMATS.items():
+        verdict = export_one(module, source, golden, "fp32", [], tmp_path / module.FILENAME).verdict
+        assert verdict.passed, (name, verdict.problems)
+        assert verdict.checked_with == "spec" or verdict.top1_agreement_student == 1.0
 
 
 def test_an_operator_a_format_cannot_take_is_named():

@@ -65,3 +65,30 @@ def test_macs_and_params_match_published_figures():
     assert count_macs(model, 224) == pytest.approx(1.82e9, rel=0.02)
     # half the side, about a quarter of the work (odd feature maps round up, hence the slack)
     assert count_macs(model, 112) == pytest.approx(count_macs(model, 224) / 4, rel=0.1)
+
+
+def test_a_small_input_stem_keeps_four_times_the_resolution_and_the_weight_shapes():
+    """ResNet-18 built for 32 px inputs, as CIFAR papers count it: about 0.56 GMACs (He et al.'s CIFAR variant
+    with a 3x3 stem is 0.56; timm's 7x7 stem at stride 1 adds a little), and its last stage sees a 4x4 map."""
+    standard, small = create_model("resnet18", 10).eval(), create_model("resnet18", 10, stem="small").eval()
+    assert count_macs(small, 32) == pytest.approx(0.56e9, rel=0.02) and count_macs(standard, 32) < 0.04e9
+    shapes = {k: v.shape for k, v in standard.state_dict().items()}
+    assert {k: v.shape for k, v in small.state_dict().items()} == shapes  # ImageNet weights still load
+    last = small.forward_features(torch.zeros(1, 3, 32, 32))
+    assert last.shape[-2:] == (4, 4) and standard.forward_features(torch.zeros(1, 3, 32, 32)).shape[-2:] == (1, 1)
+    with pytest.raises(UserError, match="timm:convnext_atto has none"):
+        create_model("convnext_atto", 10, stem="small")
+
+
+def test_checkpoints_written_before_stems_were_recorded_load_with_the_standard_stem(tmp_path):
+    import json
+
+    from safetensors.torch import load_file
+
+    from edgedistill.models import METADATA_KEY
+
+    model = create_model("lcnet_050", 3)
+    old = {k: v for k, v in vars(INFO).items() if k != "stem"}  # the metadata of an older checkpoint
+    save_file(model.state_dict(), str(tmp_path / "old.safetensors"), metadata={METADATA_KEY: json.dumps(old)})
+    loaded, info = load_checkpoint(tmp_path / "old.safetensors")
+    assert info.stem == "standard" and load_file(str(tmp_path / "old.safetensors")).keys() == model.state_dict().keys()
