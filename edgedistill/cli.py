@@ -77,10 +77,14 @@ def train(
     stem: Annotated[
         str,
         typer.Option(
-            help="Stem of the timm teacher and student: standard (as built for ImageNet) or small (first "
-            "convolution at stride 1, no stem max-pool: keeps 4x the resolution on 32-64 px inputs, ~4x the compute)."
+            help="Stem of the timm students: standard (as built for ImageNet) or small (first convolution at "
+            "stride 1, no stem max-pool: keeps 4x the resolution on 32-64 px inputs, ~2-4x the compute)."
         ),
     ] = TrainConfig.stem,
+    teacher_stem: Annotated[
+        str | None,
+        typer.Option(help="Stem of a timm teacher trained here or given by --teacher-weights. Default: --stem."),
+    ] = TrainConfig.teacher_stem,
     epochs: Annotated[int, typer.Option(help="Student epochs.")] = TrainConfig.epochs,
     teacher_epochs: Annotated[
         int, typer.Option(help="Epochs when the teacher is trained in the run.")
@@ -167,7 +171,8 @@ def train(
             teacher_mean=list(teacher_mean) if teacher_mean else None,
             teacher_std=list(teacher_std) if teacher_std else None,
             student_weights=str(student_weights) if student_weights else None,
-            pretrained=pretrained, stem=stem, epochs=epochs, teacher_epochs=teacher_epochs, image_size=image_size,
+            pretrained=pretrained, stem=stem, teacher_stem=teacher_stem, epochs=epochs, teacher_epochs=teacher_epochs,
+            image_size=image_size,
             batch_size=batch_size, lr=lr, teacher_lr=teacher_lr, weight_decay=weight_decay,
             loss=loss, temperature=parse_setting(temperature, "temperature"), alpha=parse_setting(alpha, "alpha"),
             sweep_epochs=sweep_epochs, seed=seed, workers=workers, field_grid=field_grid,

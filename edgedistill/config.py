@@ -36,7 +36,8 @@ class TrainConfig:
     student: str = DEFAULT_STUDENT
     pretrained: bool = False  # start timm models from hub weights (downloads once)
     student_weights: str | None = None  # start the students from these weights (a classifier that differs stays fresh)
-    stem: str = "standard"  # of the timm teacher and student: standard, or small (stride-1 stem for 32-64 px inputs)
+    stem: str = "standard"  # of the timm students: standard, or small (stride-1 stem for 32-64 px inputs)
+    teacher_stem: str | None = None  # of a timm teacher (trained here, or its --teacher-weights); None: stem's
     epochs: int = 20
     teacher_epochs: int = 30
     image_size: int = 32
@@ -137,6 +138,7 @@ MAY_BE_NONE = (
     "teacher_weights",
     "teacher_mean",
     "teacher_std",
+    "teacher_stem",
     "student_weights",
     "teacher_lr",
     "sweep_epochs",
@@ -172,7 +174,7 @@ def check_setting(name: str, value: object) -> None:
         if value not in LOSS_NAMES:
             raise UserError(f"{flag} must be one of {[*LOSS_NAMES, 'auto']}, got {value!r}")
         return
-    if name == "stem":
+    if name in ("stem", "teacher_stem"):
         if value not in STEMS:
             raise UserError(f"{flag} must be one of {list(STEMS)}, got {value!r}")
         return

@@ -120,7 +120,7 @@ def check_inputs(cfg: TrainConfig) -> None:
                 f"{setting('teacher_weights', 'FILE')} (the run trains timm teachers)"
             )
     elif teacher.startswith("timm:"):
-        create_model(parse_timm_spec(teacher), 2, stem=cfg.stem)
+        create_model(parse_timm_spec(teacher), 2, stem=cfg.teacher_stem or cfg.stem)
         if cfg.teacher_epochs < 1 and not cfg.teacher_weights:
             raise UserError(
                 f"{setting('teacher_epochs')} must be at least 1 when the teacher is trained in the run; or give "
@@ -184,6 +184,7 @@ def run(
         train_set: ImageSet | None = None,
         lr: float = cfg.lr,
         start_weights: str | None = cfg.student_weights,
+        stem: str = cfg.stem,
     ):
         """Train one stage unless its weights exist; ``teacher`` is made only when the stage trains, so a
         resumed run never rebuilds a teacher cache for a finished stage. ``arch`` is a timm name, or the
@@ -199,10 +200,10 @@ def run(
             model = copy.deepcopy(student_module.model)
             info = python_info(arch, data.classes, cfg.image_size, student_module)
         else:
-            model = create_model(arch, len(data.classes), pretrained=cfg.pretrained, stem=cfg.stem)
+            model = create_model(arch, len(data.classes), pretrained=cfg.pretrained, stem=stem)
             if start_weights:
                 start_from_weights(model, arch, Path(start_weights))
-            info = model_info(model, arch, data.classes, cfg.image_size, cfg.stem)
+            info = model_info(model, arch, data.classes, cfg.image_size, stem)
         train_set = train_set or data.train
         views = AugmentedViews(train_set.images, train_set.labels, transforms[domain], cfg.seed)
         settings = StageSettings(
@@ -223,6 +224,7 @@ def run(
         cfg.teacher_epochs,
         lr=cfg.lr if cfg.teacher_lr is None else cfg.teacher_lr,
         start_weights=None,
+        stem=cfg.teacher_stem or cfg.stem,
     )
 
     def teacher_for(domain: str, loss: DistillationLoss, cached: bool = True) -> Teacher:
@@ -345,7 +347,7 @@ def load_given_teacher(
         return check_forward(model.to(device).eval(), info), info
     if cfg.teacher_weights:  # checked against the classes by the weights' head
         model, info = load_state_dict_checkpoint(
-            Path(cfg.teacher_weights), parse_timm_spec(spec), data.classes, cfg.image_size, cfg.stem
+            Path(cfg.teacher_weights), parse_timm_spec(spec), data.classes, cfg.image_size, cfg.teacher_stem or cfg.stem
         )
         return model.to(device), info
     if spec.startswith("timm:"):

@@ -161,17 +161,21 @@ def test_auto_loss_and_temperature_sweep_on_validation_views_with_a_teacher_cach
     assert reused.returncode == 0, reused.stderr
 
 
-def test_a_small_input_stem_is_built_for_teacher_and_students_and_recorded(image_folder, tmp_path):
+@pytest.mark.parametrize("flags,teacher_stem", [
+    (["--stem", "small"], "small"),  # the teacher takes the students' stem unless told otherwise
+    (["--stem", "small", "--teacher-stem", "standard"], "standard"),
+])  # fmt: skip
+def test_small_input_stems_are_built_and_recorded(image_folder, tmp_path, flags, teacher_stem):
     out = tmp_path / "run"
     result = run_cli(
         "train", "--data", str(image_folder), "--epochs", "1", "--teacher-epochs", "1", "--batch-size", "8",
-        "--workers", "0", "--stem", "small", "--out", str(out),
+        "--workers", "0", *flags, "--out", str(out),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    for name, arch in (("teacher", "resnet18"), ("student_kd", "regnetx_002")):
-        assert load_checkpoint(out / f"{name}.safetensors")[1].stem == "small"
-        built = create_model(arch, len(metrics["data"]["classes"]), stem="small")
+    for name, arch, stem in (("teacher", "resnet18", teacher_stem), ("student_kd", "regnetx_002", "small")):
+        assert load_checkpoint(out / f"{name}.safetensors")[1].stem == stem
+        built = create_model(arch, len(metrics["data"]["classes"]), stem=stem)
         assert metrics[name]["macs"] == count_macs(built, 32)
 
 
