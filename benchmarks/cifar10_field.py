@@ -83,7 +83,8 @@ def train_seeds(args, subset: Path, work: Path) -> list[dict]:
         cfg = TrainConfig(
             out=str(run_dir), domain="phone", data=str(subset), student=args.student,
             teacher=args.teacher if first else str(teacher_checkpoint), epochs=args.epochs,
-            teacher_epochs=args.teacher_epochs, seed=seed, alone_on_clean=True, workers=2,
+            teacher_epochs=args.teacher_epochs, seed=seed, alone_on_clean=True, workers=2, stem=args.stem,
+            teacher_stem=args.teacher_stem,
         )  # fmt: skip
         cfg, _ = open_run(cfg, resume=(run_dir / "config.yaml").exists())
         started = time.perf_counter()
@@ -278,6 +279,8 @@ def main() -> None:
     parser.add_argument("--student", default="timm:regnetx_002")
     parser.add_argument("--train-per-class", type=int, default=2500)
     parser.add_argument("--test-per-class", type=int, default=None, help="default: the whole test split")
+    parser.add_argument("--stem", default="standard", help="students' stem: standard or small (stride 1)")
+    parser.add_argument("--teacher-stem", default=None, help="the teacher's; default: --stem")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--teacher-epochs", type=int, default=15)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -316,6 +319,8 @@ def main() -> None:
             "test_per_class": args.test_per_class,
             "teacher": args.teacher,
             "student": args.student,
+            "stem": args.stem,
+            "teacher_stem": args.teacher_stem or args.stem,
             "epochs": args.epochs,
             "teacher_epochs": args.teacher_epochs,
             "seeds": args.seeds,
