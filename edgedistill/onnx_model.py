@@ -21,27 +21,35 @@ from edgedistill.devices.harness import sha256_of
 from edgedistill.errors import UserError, setting
 
 MAC_OPS = ("Conv", "Gemm", "MatMul")  # the ops torch's FlopCounterMode counts too (convolutions and matmuls)
-PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 
 class OnnxModule(nn.Module):
     def __init__(self, path: Path, image_size: int):
         super().__init__()
-        available = onnxruntime.get_available_providers()
+        self.path = path
+        self.sessions: dict[str, onnxruntime.InferenceSession] = {}
         try:
-            self.session = onnxruntime.InferenceSession(str(path), providers=[p for p in PROVIDERS if p in available])
+            self.input = self._session(torch.device("cpu")).get_inputs()[0]
         except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types for a bad file
             raise UserError(f"onnxruntime cannot load {path} ({str(error).splitlines()[0][:160]})") from None
-        self.path = path
-        self.input = self.session.get_inputs()[0]
         _check_input(path, self.input.shape, image_size)
         self.input_type = np.float16 if self.input.type == "tensor(float16)" else np.float32
         self.register_buffer("file_sha256", torch.tensor(list(_sha256(path)), dtype=torch.uint8))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         feed = {self.input.name: images.detach().float().cpu().numpy().astype(self.input_type)}
-        logits = self.session.run(None, feed)[0]
+        logits = self._session(self.file_sha256.device).run(None, feed)[0]
         return torch.from_numpy(np.asarray(logits, dtype=np.float32)).to(images.device)
+
+    def _session(self, device: torch.device) -> onnxruntime.InferenceSession:
+        """onnxruntime where the module was moved, as a torch module runs where its tensors are: on that GPU with
+        the CUDA provider (where installed), else on the CPU, never on a GPU the run was told to leave alone."""
+        cuda = device.type == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+        key = f"cuda:{device.index or 0}" if cuda else "cpu"
+        if key not in self.sessions:
+            gpu = [("CUDAExecutionProvider", {"device_id": device.index or 0})] if cuda else []
+            self.sessions[key] = onnxruntime.InferenceSession(str(self.path), providers=[*gpu, "CPUExecutionProvider"])
+        return self.sessions[key]
 
     def count_params(self) -> int:
         """Weights stored in the graph (floating-point initializers; BatchNorm is often folded into the

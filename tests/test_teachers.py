@@ -152,6 +152,28 @@ def test_an_onnx_teacher_of_a_real_network_counts_the_macs_torch_counts(image_fo
         torch.testing.assert_close(model(images), original(images), rtol=0, atol=1e-4)
 
 
+def test_an_onnx_teacher_runs_where_the_run_put_it_not_wherever_a_gpu_is(image_folder, tmp_path, monkeypatch):
+    """onnxruntime-gpu offers its CUDA provider whatever --device says: a run told to use the CPU must not take it."""
+    import onnxruntime
+
+    requested, real = [], onnxruntime.InferenceSession
+
+    def recording(path, providers):
+        requested.append([p if isinstance(p, str) else p[0] for p in providers])
+        return real(path, providers=["CPUExecutionProvider"])  # this machine has no GPU to run the CUDA one
+
+    monkeypatch.setattr(
+        onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    monkeypatch.setattr(onnxruntime, "InferenceSession", recording)
+    export_onnx(Tiny().eval(), tmp_path / "tiny.onnx")
+    model, _ = loaded(image_folder, tmp_path, tmp_path / "tiny.onnx")
+    model(torch.rand(2, 3, 32, 32))
+    assert requested == [["CPUExecutionProvider"]]  # one session, on the CPU, where the module is
+    model._session(torch.device("cuda", 1))  # as after model.to("cuda:1")
+    assert requested[-1] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
 def test_an_onnx_teacher_for_another_size_or_a_fixed_batch_is_refused_with_the_fix(image_folder, tmp_path):
     torch.onnx.export(Tiny().eval(), (torch.rand(1, 3, 32, 32),), tmp_path / "fixed.onnx", verbose=False)
     with pytest.raises(UserError, match="batches of exactly 1; export it with a dynamic batch dimension"):
