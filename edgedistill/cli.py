@@ -408,7 +408,8 @@ def bench(
             bundle, device, threads=threads, warmup=warmup, iterations=iterations, min_seconds=min_seconds,
             pause=pause, out=out, ssh_options=ssh_option, remote_python=remote_python, harness=harness, team=team,
         )  # fmt: skip
-    console.print(bench_table(results, f"{bundle} on {device}"))
+    drivers = sorted({r["device"]["driver"] for r in results.values() if isinstance(r, dict)})  # e.g. adb:SERIAL
+    console.print(bench_table(results, f"{bundle} on {', '.join(drivers) or device}"))
     for name, result in results.items():
         if isinstance(result, str):
             console.print(f"  {name} not run: {result}")

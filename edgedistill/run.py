@@ -6,6 +6,8 @@ initialisation (same seed), so the only difference between them is what they lea
 """
 
 import copy
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -169,6 +171,8 @@ def run(
     student_module = given_student(cfg, data, student_module)
     if on_started is not None:
         on_started()
+    if distributed.is_main():
+        keep_to_the_same_data(run_dir / "data.json", data)
     if student_module is not None:
         start_info = python_info(cfg.student, data.classes, cfg.image_size, student_module)
         student_module = student_start(run_dir / "student_init.safetensors", student_module, start_info)
@@ -311,7 +315,7 @@ def with_unlabeled(
     labeled image and epoch) of 0 leaves them all out. Training and ``edgedistill cache-teacher`` both build
     the set here, so a cache built ahead fits the run."""
     extra = [data.unlabeled] if data.unlabeled is not None else []
-    if folder:
+    if other_unlabeled(data, folder):
         extra.append(load_unlabeled_folder(Path(folder), image_size, UNLABELED_LIMIT, seed))
     if not extra or ratio == 0:
         return data.train
@@ -320,10 +324,54 @@ def with_unlabeled(
     return ImageSet(join([data.train.images, *extra]), labels)
 
 
+def keep_to_the_same_data(path: Path, data: DataBundle) -> None:
+    """A run continues on the data it started with: its finished stages were trained and graded on it. The
+    data's classes, split sizes and a digest of its labels and of a sample of its pixels are written when the
+    run starts and compared when it resumes (a regenerated demo, an ImageFolder with photos added or replaced,
+    the same path on another machine)."""
+    splits = {"train": data.train.images, "test": data.test.images, "unlabeled": data.unlabeled}
+    digest = hashlib.sha256()
+    for images in splits.values():
+        if images is not None:
+            for index in np.linspace(0, len(images) - 1, num=min(len(images), 64)).astype(int):
+                digest.update(np.ascontiguousarray(images[index]).tobytes())
+    for labels in (data.train.labels, data.test.labels):
+        digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    record = {  # not the path: a run and its data moved elsewhere together still fit
+        "classes": data.classes,
+        **{name: 0 if images is None else len(images) for name, images in splits.items()},
+        "sha256": digest.hexdigest(),
+    }
+    if not path.exists():
+        write_json_atomic(path, record)
+        return
+    try:
+        started = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        started = None
+    if not isinstance(started, dict):
+        raise UserError(f"{path} is damaged; restore it, or delete it to resume without checking the data")
+    changed = [key for key in record if started.get(key) != record[key]]
+    if changed:
+        raise UserError(
+            f"the data changed since this run started ({', '.join(changed)}: {path.name} records "
+            f"{', '.join(f'{key} {str(started.get(key))[:40]}' for key in changed)}); its finished models were trained "
+            f"and graded on the old data, so start a new run (another {setting('out')}), or restore the data"
+        )
+
+
+def other_unlabeled(data: DataBundle, folder: str | None) -> str | None:
+    """``folder``, unless it is the data's own unlabeled/, which the data already brings (it would count twice)."""
+    if not folder or data.source in ("demo", "cifar10") or data.unlabeled is None:
+        return folder
+    return None if Path(folder).resolve() == (Path(data.source) / "unlabeled").resolve() else folder
+
+
 def unlabeled_source(data: DataBundle, cfg: TrainConfig) -> str:
     """Where a run's unlabeled images came from, for its metrics and report."""
     own = f"the data's own ({'the demo pool' if data.source == 'demo' else 'unlabeled/'})"
-    return " and ".join(([own] if data.unlabeled is not None else []) + ([cfg.unlabeled] if cfg.unlabeled else []))
+    other = other_unlabeled(data, cfg.unlabeled)
+    return " and ".join(([own] if data.unlabeled is not None else []) + ([other] if other else []))
 
 
 def load_given_teacher(

@@ -157,3 +157,6 @@ def test_the_distillation_set_is_the_labeled_images_then_the_unlabeled_ones_unle
     assert list(kd_set.labels) == [*data.train.labels, *[UNLABELED] * 5]
     np.testing.assert_array_equal(kd_set.images[: len(data.train.labels)], data.train.images[:])
     assert with_unlabeled(data, ratio=0) is data.train
+    assert len(with_unlabeled(data, str(pool)).labels) == len(kd_set.labels)  # the data's own, named again: once
+    other = len(with_unlabeled(data, str(image_folder / "test")).labels)
+    assert other == len(kd_set.labels) + len(data.test.labels)  # another folder adds its images

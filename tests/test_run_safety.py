@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import typer
+import yaml
 from conftest import make_image_folder, run_cli
 
 from edgedistill.fileio import remove_stale_temp_files
@@ -144,6 +145,25 @@ def test_resume_refuses_options_that_contradict_the_run(finished_run, tmp_path):
     assert "--data" not in refused.stderr  # the same data folder, given again, agrees with the run
     assert snapshot(copy) == before
     one_line(run_cli("train", "--resume", "--force", "--out", str(copy)), "pass one of them")
+
+
+def test_resume_refuses_data_that_changed_since_the_run_started(finished_run, tmp_path):
+    """The same path holding other photos (added, or replaced): the finished stages were trained on the old ones."""
+    run, data = finished_run
+    changed = shutil.copytree(data, tmp_path / "data")
+    photos = sorted((changed / "train").rglob("*.png"))
+    shutil.copy(photos[0], photos[0].with_name("added.png"))
+    copy = copy_run(run, tmp_path / "copy")
+    (copy / "metrics.json").unlink()
+    settings = yaml.safe_load((copy / "config.yaml").read_text())
+    moved = {**settings, "out": str(copy), "data": str(changed)}  # as --resume writes it back: nothing to change
+    (copy / "config.yaml").write_text(yaml.safe_dump(moved, sort_keys=False))
+    before = snapshot(copy)
+    one_line(run_cli("train", "--resume", "--out", str(copy)), "the data changed since this run started (train, sha256")
+    assert snapshot(copy) == before
+    photos[0].with_name("added.png").unlink()  # restored: the run goes on
+    resumed = run_cli("train", "--resume", "--out", str(copy))
+    assert resumed.returncode == 0, resumed.stderr
 
 
 def test_resume_removes_the_temp_file_a_killed_write_left(finished_run, tmp_path):
