@@ -76,6 +76,7 @@ def eager_runner(path: Path, threads: int = 1, manifest: dict | None = None) -> 
     import torch
     from safetensors import safe_open
 
+    from edgedistill.config import STEMS
     from edgedistill.models import METADATA_KEY, load_checkpoint, load_state_dict_checkpoint
 
     torch.set_num_threads(threads)
@@ -88,6 +89,8 @@ def eager_runner(path: Path, threads: int = 1, manifest: dict | None = None) -> 
     else:
         source = manifest["source"]
         arch, stem = source["arch"].removeprefix("timm:"), source.get("stem", "standard")
+        if stem not in STEMS:
+            raise BundleError(f"manifest.json names the stem {stem!r}, which is none of {list(STEMS)}")
         model, _ = load_state_dict_checkpoint(path, arch, manifest["labels"], manifest["input"]["shape"][-1], stem)
     model.eval()
 

@@ -103,7 +103,7 @@ def prepare_cache(
             f"{len(info.classes)} classes)"
         )
     preset = load_preset(domain)
-    key = fingerprint(teacher, preset["transforms"], train.images, train.labels, image_size, seed, views, topk)
+    key = fingerprint(teacher, info, preset["transforms"], train.images, train.labels, image_size, seed, views, topk)
     folder = root / Path(domain).stem
     cache = distributed.main_first(lambda: TeacherCache.create_or_open(folder, key, len(info.classes)))
     transform = build_pipeline(preset["transforms"], image_size, preset["path"])

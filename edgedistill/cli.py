@@ -78,7 +78,7 @@ def train(
         str,
         typer.Option(
             help="Stem of the timm students: standard (as built for ImageNet) or small (first convolution at "
-            "stride 1, no stem max-pool: keeps 4x the resolution on 32-64 px inputs, ~2-4x the compute)."
+            "stride 1, no stem max-pool: for 32-64 px inputs; feature maps 2-4x larger per side, 4-16x the compute)."
         ),
     ] = TrainConfig.stem,
     teacher_stem: Annotated[

@@ -60,8 +60,11 @@ def parse_timm_spec(spec: str) -> str:
     return name
 
 
-def create_model(arch: str, num_classes: int, pretrained: bool = False, stem: str = "standard") -> nn.Module:
-    """A timm model with a fresh head for ``num_classes``; ``pretrained`` downloads hub weights once."""
+def create_model(
+    arch: str, num_classes: int, pretrained: bool = False, stem: str = "standard", stem_setting: str = "stem"
+) -> nn.Module:
+    """A timm model with a fresh head for ``num_classes``; ``pretrained`` downloads hub weights once. ``stem_setting``
+    names the setting that asked for ``stem``, for the refusal of an architecture that cannot take it."""
     try:
         model = timm.create_model(arch, pretrained=pretrained, num_classes=num_classes)
     except (OSError, RuntimeError) as error:
@@ -72,29 +75,35 @@ def create_model(arch: str, num_classes: int, pretrained: bool = False, stem: st
             f"or drop {setting('pretrained')}"
         ) from None
     if stem == "small":
-        keep_stem_resolution(model, arch)
+        keep_stem_resolution(model, arch, stem_setting)
     return model
 
 
-def keep_stem_resolution(model: nn.Module, arch: str) -> None:
+def keep_stem_resolution(model: nn.Module, arch: str, stem_setting: str = "stem") -> None:
     """Fit an ImageNet architecture to 32-64 px inputs the usual way (as CIFAR ResNets are built): its first
     convolution at stride 1 and no max-pool in its stem. ImageNet stems divide the input by 4 before the first
-    stage, so a ResNet's last stage sees a 32 px image as a 1x1 map; this keeps 4x the resolution throughout,
-    for about 4x (plus the stem's own) the compute. Every weight keeps its shape, so ImageNet weights still load.
-    Stems that cut the image into patches (ConvNeXt, ViT) have no such stride to drop and are refused."""
+    stage, so a ResNet's last stage sees a 32 px image as a 1x1 map. This keeps 4x the resolution per side in a
+    ResNet (stride and pool), 2x in stems without a pool (RegNet, MobileNet, EfficientNet), for 4-16x the compute.
+    Every weight keeps its shape, so ImageNet weights still load. Stems that cut the image into patches (ConvNeXt,
+    ViT), or pool otherwise than by a max-pool, are refused rather than half fitted."""
     first = model.pretrained_cfg.get("first_conv") or ()
     convs = [model.get_submodule(name) for name in ([first] if isinstance(first, str) else first)]
+    pools = {name: m for name, m in model.named_modules() if name == "maxpool" or name.startswith("stem.pool")}
+    problem = None
     if not convs or not all(isinstance(conv, nn.Conv2d) and tuple(conv.stride) == (2, 2) for conv in convs):
+        problem = f"has no stride-2 first convolution (its stem: {first or 'unknown'})"
+    elif any(not isinstance(pool, nn.MaxPool2d | nn.Identity) for pool in pools.values()):
+        problem = f"pools its stem with {', '.join(sorted({type(p).__name__ for p in pools.values()}))}"
+    if problem:
         raise UserError(
-            f"{setting('stem', 'small')} sets a stride-2 first convolution to stride 1, and timm:{arch} has none "
-            f"(its stem: {first or 'unknown'}); choose a convolutional student or teacher (ResNet, RegNet, "
-            f"MobileNet, EfficientNet, LCNet) or {setting('stem', 'standard')}"
+            f"{setting(stem_setting, 'small')} sets the stem's first convolution to stride 1 and drops its max-pool, "
+            f"and timm:{arch} {problem}; choose a convolutional model such as ResNet, RegNet, MobileNet, "
+            f"EfficientNet or LCNet, or {setting(stem_setting, 'standard')}"
         )
     for conv in convs:
         conv.stride = (1, 1)
-    for name, module in list(model.named_modules()):
-        if isinstance(module, nn.MaxPool2d) and (name == "maxpool" or name.startswith("stem.")):
-            model.set_submodule(name, nn.Identity())
+    for name in pools:
+        model.set_submodule(name, nn.Identity())
 
 
 def model_info(model: nn.Module, arch: str, classes: list[str], image_size: int, stem: str = "standard") -> ModelInfo:
@@ -255,10 +264,8 @@ def load_checkpoint(path: str | Path, module: nn.Module | None = None) -> tuple[
         model.load_state_dict(state)
     except RuntimeError as error:
         whose = "the module given" if module is not None else model_spec(info.arch)
-        raise UserError(
-            f"{path}: weights do not fit {whose} ({str(error).splitlines()[0]}); the file is damaged or was "
-            "edited, or the module is not the one the run trained"
-        ) from None
+        why = "the module is not the one the run trained" if module is not None else "the file is damaged or was edited"
+        raise UserError(f"{path}: weights do not fit {whose} ({str(error).splitlines()[0]}); {why}") from None
     return (ExportedModule(model) if module is None and info.arch.startswith(PYTHON_MODULE) else model), info
 
 
@@ -269,10 +276,32 @@ def _saved_graph(path: Path) -> nn.Module:
             f"{path} holds the weights of a module from Python, but its graph {graph.name} is not beside it; copy "
             "the two files together"
         )
+    return load_program(graph).module()
+
+
+def load_program(path: Path) -> torch.export.ExportedProgram:
+    """``torch.export.load`` without running pickled code. torch unpickles what a program file holds with its
+    weights-only unpickler and, where that refuses, falls back to the unrestricted one, which runs whatever code
+    the file names; every unpickling inside this load is held to weights only, so such a file is refused."""
+    unrestricted = torch.load
+
+    def weights_only(*args, **kwargs):
+        return unrestricted(*args, **{**kwargs, "weights_only": True})
+
+    torch.load = weights_only
     try:
-        return torch.export.load(str(graph)).module()
+        return torch.export.load(str(path))
     except Exception as error:  # noqa: BLE001 - torch.export raises many types for a file it cannot read
-        raise UserError(f"cannot load {graph} with torch.export.load ({str(error).splitlines()[0][:120]})") from None
+        found = re.search(r"GLOBAL (\S+)", str(error))
+        if isinstance(error, pickle.UnpicklingError) and found:
+            raise UserError(
+                f"{path} holds pickled Python objects (such as {found[1]}) that only an unrestricted unpickler loads, "
+                "which could run code, so it is refused; save the program again with torch.export.save from a module "
+                "whose example inputs and constants are tensors"
+            ) from None
+        raise UserError(f"cannot load {path} with torch.export.load ({str(error).splitlines()[0][:120]})") from None
+    finally:
+        torch.load = unrestricted
 
 
 def parse_metadata(path: Path, text: str) -> ModelInfo:

@@ -99,13 +99,22 @@ def check_inputs(cfg: TrainConfig) -> None:
     resolve_accelerator(cfg.device, cfg.amp)
     for domain in (cfg.domain, "clean"):
         build_train_transform(domain, cfg.image_size)
+    teacher_stem = cfg.teacher_stem or cfg.stem
     if not cfg.student.startswith(PYTHON_MODULE):
-        create_model(parse_timm_spec(cfg.student), 2, stem=cfg.stem)  # a stem it cannot take is refused here
+        student = parse_timm_spec(cfg.student)
+        if cfg.stem == "small":
+            create_model(student, 2, stem="small")  # an architecture that cannot take it is refused here
     elif cfg.student_weights:
         raise UserError(
             f"{setting('student_weights')} start a timm student; load them into your student module before the run"
         )
+    elif cfg.stem != "standard":
+        raise UserError(f"{setting('stem', cfg.stem)} builds timm students; a student module trains as you built it")
     teacher = cfg.teacher or DEFAULT_TEACHER
+    if cfg.teacher_stem and not teacher.startswith("timm:"):
+        raise UserError(
+            f"{setting('teacher_stem', cfg.teacher_stem)} builds a timm teacher; teacher {teacher} runs as it was built"
+        )
     for name in ("teacher_weights", "student_weights"):
         if getattr(cfg, name) and not Path(getattr(cfg, name)).is_file():
             raise UserError(f"{setting(name, getattr(cfg, name))} is not a file; give a weights file")
@@ -122,7 +131,9 @@ def check_inputs(cfg: TrainConfig) -> None:
                 f"{setting('teacher_weights', 'FILE')} (the run trains timm teachers)"
             )
     elif teacher.startswith("timm:"):
-        create_model(parse_timm_spec(teacher), 2, stem=cfg.teacher_stem or cfg.stem)
+        arch = parse_timm_spec(teacher)
+        if teacher_stem == "small":
+            create_model(arch, 2, stem="small", stem_setting="teacher_stem")
         if cfg.teacher_epochs < 1 and not cfg.teacher_weights:
             raise UserError(
                 f"{setting('teacher_epochs')} must be at least 1 when the teacher is trained in the run; or give "
@@ -171,8 +182,7 @@ def run(
     student_module = given_student(cfg, data, student_module)
     if on_started is not None:
         on_started()
-    if distributed.is_main():
-        keep_to_the_same_data(run_dir / "data.json", data)
+    distributed.main_first(lambda: keep_to_the_same_data(run_dir / "data.json", data, kd_train))
     if student_module is not None:
         start_info = python_info(cfg.student, data.classes, cfg.image_size, student_module)
         student_module = student_start(run_dir / "student_init.safetensors", student_module, start_info)
@@ -324,12 +334,12 @@ def with_unlabeled(
     return ImageSet(join([data.train.images, *extra]), labels)
 
 
-def keep_to_the_same_data(path: Path, data: DataBundle) -> None:
+def keep_to_the_same_data(path: Path, data: DataBundle, kd_train: ImageSet) -> None:
     """A run continues on the data it started with: its finished stages were trained and graded on it. The
-    data's classes, split sizes and a digest of its labels and of a sample of its pixels are written when the
-    run starts and compared when it resumes (a regenerated demo, an ImageFolder with photos added or replaced,
-    the same path on another machine)."""
-    splits = {"train": data.train.images, "test": data.test.images, "unlabeled": data.unlabeled}
+    classes, the sizes of the splits and of the distillation set (with its unlabeled images), and a digest of the
+    labels and of 64 images sampled from each are written when the run starts and compared when it resumes: a
+    regenerated demo, or photos added or removed, are caught; a photo replaced outside the sample is not."""
+    splits = {"train": data.train.images, "test": data.test.images, "distillation": kd_train.images}
     digest = hashlib.sha256()
     for images in splits.values():
         if images is not None:
@@ -356,7 +366,8 @@ def keep_to_the_same_data(path: Path, data: DataBundle) -> None:
         raise UserError(
             f"the data changed since this run started ({', '.join(changed)}: {path.name} records "
             f"{', '.join(f'{key} {str(started.get(key))[:40]}' for key in changed)}); its finished models were trained "
-            f"and graded on the old data, so start a new run (another {setting('out')}), or restore the data"
+            f"and graded on the old data, so start a new run (another {setting('out')}) or restore the data (to resume "
+            f"anyway, delete {path})"
         )
 
 
@@ -430,7 +441,12 @@ def student_start(path: Path, module: PythonModule, info: ModelInfo) -> PythonMo
     """The weights every student stage starts from: the module's when the run first started, kept in ``path``
     so that a resumed run starts its remaining stages from the same ones as its finished stages."""
     if path.exists():
-        model, _ = load_checkpoint(path, module.model)
+        model, started = load_checkpoint(path, module.model)
+        if (started.mean, started.std) != (info.mean, info.std):
+            raise UserError(
+                f"the run's student module started with student_mean={list(started.mean)} and student_std="
+                f"{list(started.std)} ({path.name}), not {list(info.mean)} and {list(info.std)}; give the same ones"
+            )
         return PythonModule(model, module.mean, module.std)
     if distributed.is_main():
         save_checkpoint(path, module.model, info)

@@ -33,6 +33,7 @@ import yaml
 from edgedistill.errors import UserError
 from edgedistill.fileio import write_json_atomic
 from edgedistill.image_store import ImageArray, update_digest
+from edgedistill.models import ModelInfo
 
 CHUNK = 256  # images per resumable unit of work
 CACHE_FILES = {"meta.json", "done", "digests.u64", "logits.f16", "topk_values.f16", "topk_index.i32", "rest.f16"}
@@ -58,6 +59,7 @@ def weights_digest(model: torch.nn.Module) -> str:
 
 def fingerprint(
     teacher: torch.nn.Module,
+    info: ModelInfo,
     preset_transforms: list,
     images: ImageArray,
     labels: np.ndarray,
@@ -66,13 +68,16 @@ def fingerprint(
     views: int,
     topk: int | None,
 ) -> dict:
-    """Everything a cached answer depends on; a cache is only ever reused when all of it matches."""
+    """Everything a cached answer depends on; a cache is only ever reused when all of it matches. The weights
+    alone do not say how the teacher runs: a stride-1 stem takes the same weights, and so does another
+    normalisation of its inputs."""
     data = hashlib.sha256()
     update_digest(data, images)
     data.update(labels.astype(np.int64).tobytes())
     preset = yaml.safe_dump(preset_transforms, sort_keys=True).encode()
     return {
         "teacher_sha256": weights_digest(teacher),
+        "teacher_input": {"stem": info.stem, "mean": list(info.mean), "std": list(info.std)},
         "preset_sha256": hashlib.sha256(preset).hexdigest(),
         "data_sha256": data.hexdigest(),
         "images": int(len(images)),

@@ -16,7 +16,15 @@ from torch import nn
 
 from edgedistill.config import TORCHVISION_TEACHER
 from edgedistill.errors import UserError, setting
-from edgedistill.models import IMAGENET_MEAN, IMAGENET_STD, ExportedModule, ModelInfo, load_checkpoint, load_weights
+from edgedistill.models import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ExportedModule,
+    ModelInfo,
+    load_checkpoint,
+    load_program,
+    load_weights,
+)
 
 
 class LogitsOf(nn.Module):
@@ -99,10 +107,7 @@ def _exported_program(
 ) -> tuple[nn.Module, ModelInfo]:
     """A ``torch.export.save`` file (torch's successor to TorchScript). Exported in eval mode, with a dynamic
     batch dimension: the run feeds batches of every size."""
-    try:
-        program = torch.export.load(str(path))
-    except Exception as error:  # noqa: BLE001 - torch.export raises many types for a file it cannot read
-        raise UserError(f"cannot load {path} with torch.export.load ({str(error).splitlines()[0][:120]})") from None
+    program = load_program(path)
     info = _given_info(path.stem, classes, image_size, mean, std)
     return ExportedModule(program.module()), info
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from edgedistill.config import TrainConfig, check_setting
 from edgedistill.devices.harness import sha256_of
-from edgedistill.errors import UserError
+from edgedistill.errors import UserError, setting
 from edgedistill.models import ModelInfo, load_checkpoint, load_state_dict_checkpoint, parse_timm_spec
 from edgedistill.stages import DISTILLED, TEACHER
 
@@ -33,6 +33,12 @@ def load_source(
 ) -> ExportSource:
     """A run directory (its distilled student), an edgedistill checkpoint, or plain weights with --student (and
     the ``image_size`` and ``stem`` they were trained with)."""
+    check_setting("stem", stem)
+    if stem != "standard" and student is None:
+        raise UserError(
+            f"{setting('stem', stem)} is for plain weights (with {setting('student')}); {path} records its models' "
+            "stems in their metadata"
+        )
     if path.is_dir():
         return _from_run(path)
     if not path.exists():
@@ -44,7 +50,6 @@ def load_source(
 
         size = image_size or TrainConfig.image_size
         classes = load_data(data or "demo", size).classes
-        check_setting("stem", stem)
         model, info = load_state_dict_checkpoint(path, parse_timm_spec(student), classes, size, stem)
     origin = {"checkpoint": str(path.resolve()), "sha256": sha256_of(path)}  # absolute: bench runs from anywhere
     out = path.with_name(f"{path.stem}-export")

@@ -144,8 +144,18 @@ def test_a_student_module_is_trained_exported_and_benched_without_the_users_code
     eager = timed["pytorch-eager (student_kd.safetensors)"]["agreement"]
     assert eager["top1_agreement_student"] == 1.0 and eager["max_abs_logit_diff_student"] < 1e-5
 
+    # a resumed stage starts from the weights the run started with, whatever the module holds by then
+    for name in ("student_kd.safetensors", "student_kd.pt2", "checkpoints/student_kd.pt"):
+        (tmp_path / "run" / name).unlink()
+    with torch.no_grad():
+        for parameter in student.parameters():
+            parameter.add_(1.0)
     again = edgedistill.distill(teacher, images, student, out=tmp_path / "run", resume=True, **settings)
     assert again.metrics["student_kd"]["field_acc"] == result.metrics["student_kd"]["field_acc"]
+    resumed, first = again.student.state_dict(), result.student.state_dict()
+    assert all(torch.equal(resumed[name], first[name]) for name in first)  # trained again, to the same weights
+    with pytest.raises(UserError, match=r"started with student_mean=\[0.5, 0.5, 0.5\]"):
+        edgedistill.distill(teacher, images, student, out=tmp_path / "run", resume=True, student_mean=(0.4,) * 3)
     resumed = subprocess.run(
         [sys.executable, "-m", "edgedistill", "train", "--resume", "--out", str(tmp_path / "run")],
         capture_output=True, text=True,

@@ -100,7 +100,9 @@ def test_checkpoint_that_is_not_one_is_refused(image_folder, tmp_path):
     (["--student", "timm:mobilenet_v3_tiny"], "is not a timm model"),
     (["--temperature", "hot"], "--temperature must be a number or 'auto', got 'hot'"),
     (["--alpha", "2"], "--alpha must be between 0.0 and 1.0 or 'auto', got 2.0"),
-    (["--stem", "small", "--student", "timm:convnext_atto"], "--stem small sets a stride-2 first convolution"),
+    (["--stem", "small", "--student", "timm:convnext_atto"], "timm:convnext_atto has no stride-2 first convolution"),
+    (["--stem", "small", "--teacher", "timm:convnext_atto"], "LCNet, or --teacher-stem standard"),
+    (["--teacher-stem", "small", "--teacher", "x.onnx"], "--teacher-stem small builds a timm teacher"),
     (["--stem", "tiny"], "--stem must be one of ['standard', 'small'], got 'tiny'"),
 ])  # fmt: skip
 def test_bad_input_gets_one_line(args, message, tmp_path):

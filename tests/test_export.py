@@ -96,15 +96,22 @@ def test_bad_export_requests_get_one_line(make, args, message, tmp_path):
     assert message in lines[-1] and lines[-1].startswith("error:"), result.stderr[-2000:]
 
 
-def test_plain_weights_with_student_export(tmp_path):
+@pytest.mark.parametrize("stem", ["standard", "small"])
+def test_plain_weights_with_student_export(tmp_path, stem):
     torch.manual_seed(0)
-    model = create_model("lcnet_050", 10)
+    model = create_model("lcnet_050", 10, stem=stem)
     weights = tmp_path / "mine.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
-    result = run_cli("export", str(weights), "--student", "timm:lcnet_050", "--target", "android", "--golden", "16")
+    given = ["--student", "timm:lcnet_050", "--stem", stem]
+    result = run_cli("export", str(weights), *given, "--target", "android", "--golden", "16")
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = json.loads((tmp_path / "mine-export" / "android-fp32" / "manifest.json").read_text())
     assert manifest["source"]["checkpoint"] == str(weights.resolve()) and manifest["source"]["arch"] == "timm:lcnet_050"
+    assert manifest["source"]["stem"] == stem
+    with np.load(tmp_path / "mine-export" / "android-fp32" / "golden.npz") as golden:
+        with torch.no_grad():  # the golden answers are the model's own, so the stem was the one it was built with
+            expected = model.eval()(torch.from_numpy(golden["inputs"][:4])).numpy()
+        np.testing.assert_allclose(golden["student_logits"][:4], expected, atol=1e-4)
 
 
 def test_int8_that_breaks_the_contract_is_marked_failed(tmp_path):

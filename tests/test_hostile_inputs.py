@@ -406,3 +406,38 @@ def test_report_with_a_damaged_golden_set_is_one_line(tmp_path):
     (bundle / "golden.npz").write_bytes(b"PK\x03\x04 cut short")
     line = refused(tmp_path, "report", tmp_path / "run")
     assert_names(line, str(bundle / "golden.npz"), "is damaged", "--force")
+
+
+class TouchOnLoad:
+    """What a hostile file can hold: unpickling it calls Path.touch, standing in for any code."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_program_file_that_would_run_code_when_loaded_is_refused_and_runs_nothing(tmp_path):
+    """torch.export.load retries what its weights-only unpickler refuses with the unrestricted one: a .pt2 given as a
+    teacher, or beside a student module's checkpoint, must never get that far."""
+    import io
+    import zipfile
+
+    from edgedistill.models import load_program
+
+    program = torch.export.export(torch.nn.Linear(3, 2).eval(), (torch.zeros(1, 3),))
+    torch.export.save(program, str(tmp_path / "good.pt2"))
+    marker = tmp_path / "code-ran"
+    hostile = io.BytesIO()
+    torch.save({"inputs": TouchOnLoad(marker)}, hostile)
+    with zipfile.ZipFile(tmp_path / "good.pt2") as good, zipfile.ZipFile(tmp_path / "bad.pt2", "w") as bad:
+        for item in good.infolist():
+            pickled = item.filename.endswith("sample_inputs/model.pt")
+            bad.writestr(item, hostile.getvalue() if pickled else good.read(item))
+    assert load_program(tmp_path / "good.pt2").module()(torch.zeros(1, 3)).shape == (1, 2)
+    with pytest.raises(UserError) as refusal:
+        load_program(tmp_path / "bad.pt2")
+    assert_names(str(refusal.value), "bad.pt2", "pickled Python objects", "could run code", "refused")
+    assert not marker.exists()
+    assert torch.load.__name__ == "load"  # torch's own loader is back in place

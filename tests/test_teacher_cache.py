@@ -2,6 +2,8 @@
 keyed by image index alone would not be, a cache built for other inputs is refused, building
 resumes and shards by rank, top-k keeps the mass, and cached training matches live training."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -68,6 +70,11 @@ def test_a_cache_for_other_inputs_is_refused(teacher, train_set, tmp_path):
     other = create_model("resnet18", len(demo_data.CLASSES)).eval()
     with pytest.raises(UserError, match="teacher_sha256"):
         build(tmp_path, (other, teacher[1]), train_set)
+    model, info = teacher  # the same weights built with a stride-1 stem answer otherwise: not the same teacher
+    with pytest.raises(UserError, match="teacher_input"):
+        build(tmp_path, (model, dataclasses.replace(info, stem="small")), train_set)
+    with pytest.raises(UserError, match="teacher_input"):
+        build(tmp_path, (model, dataclasses.replace(info, mean=(0.5, 0.5, 0.5))), train_set)
     (tmp_path / "stranger").mkdir()
     (tmp_path / "stranger" / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="is not a teacher cache"):
