@@ -159,7 +159,8 @@ def test_resume_refuses_data_that_changed_since_the_run_started(finished_run, tm
     moved = {**settings, "out": str(copy), "data": str(changed)}  # as --resume writes it back: nothing to change
     (copy / "config.yaml").write_text(yaml.safe_dump(moved, sort_keys=False))
     before = snapshot(copy)
-    one_line(run_cli("train", "--resume", "--out", str(copy)), "the data changed since this run started (train, sha256")
+    refused = run_cli("train", "--resume", "--out", str(copy))
+    one_line(refused, "the data changed since this run started (train, distillation, sha256", "data.json records train")
     assert snapshot(copy) == before
     photos[0].with_name("added.png").unlink()  # restored: the run goes on
     resumed = run_cli("train", "--resume", "--out", str(copy))
