@@ -25,8 +25,9 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
+from edgedistill.augment import build_train_transform
 from edgedistill.config import PYTHON_MODULE, TrainConfig
-from edgedistill.data import ImageSet, load_data, to_model_input
+from edgedistill.data import AugmentedViews, ImageSet, load_data, to_model_input
 from edgedistill.evaluate import accuracy, predict_logits
 from edgedistill.field import CAMERA_CORRUPTIONS, HELD_OUT_CORRUPTIONS, build_field_split
 from edgedistill.fileio import write_json_atomic
@@ -54,10 +55,11 @@ def crop_and_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
 
 
 def fit_textbook(
-    student, info, teacher, teacher_info, train: ImageSet, cfg: TrainConfig, epochs: int, lr: float
+    student, info, teacher, teacher_info, train: ImageSet, cfg: TrainConfig, epochs: int, lr: float, domain_views=None
 ) -> float:
     """Train ``student`` in place with the textbook loop; returns the seconds it took. ``cfg`` holds the
-    temperature and alpha the run distilled with."""
+    temperature and alpha the run distilled with. ``domain_views`` (the kit's AugmentedViews of ``train``)
+    replaces crop-and-flip, to tell the views' share of a difference from the recipe's."""
     loss = make_loss("kd", cfg.temperature, cfg.alpha)
     steps = len(epoch_order(train.labels, cfg.seed, 0, cfg.unlabeled_ratio)) // cfg.batch_size
     optimizer = torch.optim.SGD(student.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -70,8 +72,11 @@ def fit_textbook(
         order = np.array(epoch_order(train.labels, cfg.seed, epoch, cfg.unlabeled_ratio))
         for step in range(steps):
             chosen = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
-            pixels = torch.from_numpy(np.ascontiguousarray(select(train.images, chosen)[:])).permute(0, 3, 1, 2)
-            views = crop_and_flip(pixels, generator)
+            if domain_views is None:
+                pixels = torch.from_numpy(np.ascontiguousarray(select(train.images, chosen)[:])).permute(0, 3, 1, 2)
+                views = crop_and_flip(pixels, generator)
+            else:
+                views = torch.stack([domain_views.render(int(index), epoch) for index in chosen])
             with torch.no_grad():
                 target = teacher(to_model_input(views, teacher_info.mean, teacher_info.std))
             logits = student(to_model_input(views, info.mean, info.std))
@@ -112,6 +117,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, required=True, help="a finished `edgedistill train` run")
     parser.add_argument("--quick", action="store_true", help="lr 0.1 untuned, one epoch: the whole path, fast")
+    parser.add_argument("--lr", type=float, help="this peak learning rate instead of tuning one")
+    parser.add_argument(
+        "--domain-views", action="store_true", help="the run's domain views instead of crop-and-flip (an ablation)"
+    )
     parser.add_argument("--out", type=Path, help="default: benchmarks/results/textbook_kd_<run name>.json")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -125,10 +134,16 @@ def main() -> None:
     data = load_data(cfg.data, cfg.image_size)
     kd_set = with_unlabeled(data, cfg.unlabeled, cfg.unlabeled_ratio, cfg.image_size, cfg.seed)
     epochs = 1 if args.quick else cfg.epochs
-    tuning = [] if args.quick else tune_lr(cfg, kd_set, teacher, teacher_info, data.classes, max(1, epochs // 4))
-    lr = max(tuning, key=lambda row: row["val_clean_acc"])["lr"] if tuning else 0.1
+    untuned = args.quick or args.lr is not None
+    tuning = [] if untuned else tune_lr(cfg, kd_set, teacher, teacher_info, data.classes, max(1, epochs // 4))
+    lr = max(tuning, key=lambda row: row["val_clean_acc"])["lr"] if tuning else (args.lr or 0.1)
     student, info = fresh_student(cfg, data.classes)
-    seconds = fit_textbook(student, info, teacher, teacher_info, kd_set, cfg, epochs, lr)
+    views = None
+    if args.domain_views:
+        views = AugmentedViews(
+            kd_set.images, kd_set.labels, build_train_transform(cfg.domain, cfg.image_size), cfg.seed
+        )
+    seconds = fit_textbook(student, info, teacher, teacher_info, kd_set, cfg, epochs, lr, views)
     splits = {
         "clean_acc": (data.test.images, data.test.labels),
         "field_acc": build_field_split(data.test, CAMERA_CORRUPTIONS, cfg.field_grid),
@@ -141,7 +156,7 @@ def main() -> None:
     rows = [
         {"model": "teacher", **{k: kit[TEACHER.name][k] for k in SPLITS}, "train_s": None},
         {"model": "kit: student alone", **{k: kit[ALONE.name][k] for k in SPLITS}, "train_s": None},
-        {"model": f"textbook KD loop (lr {lr})", **textbook, "train_s": seconds},
+        {"model": f"textbook KD loop (lr {lr}{', domain views' if views else ''})", **textbook, "train_s": seconds},
         {
             "model": "kit: KD, domain views",
             **{k: kit[DISTILLED.name][k] for k in SPLITS},
@@ -166,6 +181,7 @@ def main() -> None:
             "unlabeled_ratio": cfg.unlabeled_ratio,
             "seed": cfg.seed,
             "quick": args.quick,
+            "views": cfg.domain if args.domain_views else "crop and flip",
         },
         "lr_tuning": tuning,
         "rows": rows,

@@ -51,3 +51,9 @@ def test_quick_run_puts_the_textbook_loop_beside_the_kits_students(image_folder,
     loop = rows["textbook KD loop"]
     assert all(0.0 <= loop[split] <= 1.0 for split in ("clean_acc", "field_acc", "heldout_acc"))
     assert loop["train_s"] > 0 and result["settings"]["epochs"] == 1 and "textbook KD loop" in done.stdout
+    ablation = [sys.executable, str(SCRIPT), "--run", str(run), "--quick", "--domain-views", "--lr", "0.05"]
+    ablation = subprocess.run([*ablation, "--out", str(out)], capture_output=True, text=True)
+    assert ablation.returncode == 0, ablation.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["settings"]["views"] == "phone" and result["lr_tuning"] == []
+    assert result["rows"][2]["model"] == "textbook KD loop (lr 0.05, domain views)"
