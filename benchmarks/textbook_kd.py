@@ -145,14 +145,14 @@ def main() -> None:
         )
     seconds = fit_textbook(student, info, teacher, teacher_info, kd_set, cfg, epochs, lr, views)
     splits = {
-        "clean_acc": (data.test.images, data.test.labels),
+        "clean_acc": data.test,
         "field_acc": build_field_split(data.test, CAMERA_CORRUPTIONS, cfg.field_grid),
         "heldout_acc": build_field_split(data.test, HELD_OUT_CORRUPTIONS, cfg.field_grid),
     }
-    textbook = {}
-    for name, split in splits.items():
-        images, labels = split if isinstance(split, tuple) else (split.images, split.labels)
-        textbook[name] = accuracy(predict_logits(student, images, info.mean, info.std), labels)
+    textbook = {
+        name: accuracy(predict_logits(student, split.images, info.mean, info.std), split.labels)
+        for name, split in splits.items()
+    }
     rows = [
         {"model": "teacher", **{k: kit[TEACHER.name][k] for k in SPLITS}, "train_s": None},
         {"model": "kit: student alone", **{k: kit[ALONE.name][k] for k in SPLITS}, "train_s": None},

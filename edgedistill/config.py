@@ -66,6 +66,11 @@ class TrainConfig:
         for field in fields(self):
             check_setting(field.name, getattr(self, field.name))
 
+    @property
+    def timm_teacher_stem(self) -> str:
+        """The stem of a timm teacher built in the run: its own setting, else the students'."""
+        return self.teacher_stem or self.stem
+
     def save(self, run_dir: Path) -> None:
         write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(asdict(self), sort_keys=False))
 

@@ -45,6 +45,14 @@ class ModelInfo:
     stem: str = "standard"  # one of STEMS; checkpoints written before stems were a setting have none: standard
 
 
+def given_info(
+    arch: str, classes: list[str], image_size: int, mean: tuple | list | None, std: tuple | list | None
+) -> ModelInfo:
+    """The ModelInfo of a model that brings no normalisation of its own (a module from Python, a teacher file):
+    the one given, or ImageNet's."""
+    return ModelInfo(arch, list(classes), image_size, tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD))
+
+
 def model_spec(arch: str) -> str:
     """A ModelInfo's arch as a ``--student`` value names it: ``timm:NAME``, or ``python:CLASS`` as it is."""
     return arch if arch.startswith(PYTHON_MODULE) else f"timm:{arch}"

@@ -46,6 +46,7 @@ from edgedistill.models import (
     count_macs,
     count_params,
     create_model,
+    given_info,
     load_checkpoint,
     load_state_dict_checkpoint,
     model_device,
@@ -99,7 +100,6 @@ def check_inputs(cfg: TrainConfig) -> None:
     resolve_accelerator(cfg.device, cfg.amp)
     for domain in (cfg.domain, "clean"):
         build_train_transform(domain, cfg.image_size)
-    teacher_stem = cfg.teacher_stem or cfg.stem
     if not cfg.student.startswith(PYTHON_MODULE):
         student = parse_timm_spec(cfg.student)
         if cfg.stem == "small":
@@ -132,7 +132,7 @@ def check_inputs(cfg: TrainConfig) -> None:
             )
     elif teacher.startswith("timm:"):
         arch = parse_timm_spec(teacher)
-        if teacher_stem == "small":
+        if cfg.timm_teacher_stem == "small":
             create_model(arch, 2, stem="small", stem_setting="teacher_stem")
         if cfg.teacher_epochs < 1 and not cfg.teacher_weights:
             raise UserError(
@@ -183,9 +183,9 @@ def run(
     if on_started is not None:
         on_started()
     distributed.main_first(lambda: keep_to_the_same_data(run_dir / "data.json", data, kd_train))
-    if student_module is not None:
-        start_info = python_info(cfg.student, data.classes, cfg.image_size, student_module)
-        student_module = student_start(run_dir / "student_init.safetensors", student_module, start_info)
+    if student_module is not None:  # every stage of a module student has the same ModelInfo
+        student_info = given_info(cfg.student, data.classes, cfg.image_size, student_module.mean, student_module.std)
+        student_module = student_start(run_dir / "student_init.safetensors", student_module, student_info)
     student_arch = cfg.student if student_module is not None else parse_timm_spec(cfg.student)
     seconds: dict[str, float] = {}
 
@@ -211,8 +211,7 @@ def run(
         stage_start = time.perf_counter()
         torch.manual_seed(cfg.seed)
         if python:
-            model = copy.deepcopy(student_module.model)
-            info = python_info(arch, data.classes, cfg.image_size, student_module)
+            model, info = copy.deepcopy(student_module.model), student_info
         else:
             model = create_model(arch, len(data.classes), pretrained=cfg.pretrained, stem=stem)
             if start_weights:
@@ -238,7 +237,7 @@ def run(
         cfg.teacher_epochs,
         lr=cfg.lr if cfg.teacher_lr is None else cfg.teacher_lr,
         start_weights=None,
-        stem=cfg.teacher_stem or cfg.stem,
+        stem=cfg.timm_teacher_stem,
     )
 
     def teacher_for(domain: str, loss: DistillationLoss, cached: bool = True) -> Teacher:
@@ -342,14 +341,13 @@ def keep_to_the_same_data(path: Path, data: DataBundle, kd_train: ImageSet) -> N
     splits = {"train": data.train.images, "test": data.test.images, "distillation": kd_train.images}
     digest = hashlib.sha256()
     for images in splits.values():
-        if images is not None:
-            for index in np.linspace(0, len(images) - 1, num=min(len(images), 64)).astype(int):
-                digest.update(np.ascontiguousarray(images[index]).tobytes())
+        for index in np.linspace(0, len(images) - 1, num=min(len(images), 64)).astype(int):
+            digest.update(np.ascontiguousarray(images[index]).tobytes())
     for labels in (data.train.labels, data.test.labels):
         digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
     record = {  # not the path: a run and its data moved elsewhere together still fit
         "classes": data.classes,
-        **{name: 0 if images is None else len(images) for name, images in splits.items()},
+        **{name: len(images) for name, images in splits.items()},
         "sha256": digest.hexdigest(),
     }
     if not path.exists():
@@ -397,7 +395,7 @@ def load_given_teacher(
                 f"this run's teacher ({spec}) is a module from Python code; continue the run from Python: "
                 "edgedistill.distill(teacher=MODULE, ..., resume=True)"
             )
-        info = python_info(spec.removeprefix(PYTHON_MODULE), data.classes, cfg.image_size, module)
+        info = given_info(spec.removeprefix(PYTHON_MODULE), data.classes, cfg.image_size, module.mean, module.std)
         return check_forward(module.model.to(device).eval(), info), info
     if spec.startswith(TORCHVISION_TEACHER):
         model, info = load_torchvision_teacher(
@@ -406,7 +404,7 @@ def load_given_teacher(
         return check_forward(model.to(device).eval(), info), info
     if cfg.teacher_weights:  # checked against the classes by the weights' head
         model, info = load_state_dict_checkpoint(
-            Path(cfg.teacher_weights), parse_timm_spec(spec), data.classes, cfg.image_size, cfg.teacher_stem or cfg.stem
+            Path(cfg.teacher_weights), parse_timm_spec(spec), data.classes, cfg.image_size, cfg.timm_teacher_stem
         )
         return model.to(device), info
     if spec.startswith("timm:"):
@@ -431,7 +429,7 @@ def given_student(cfg: TrainConfig, data: DataBundle, module: PythonModule | Non
             f"this run's student ({cfg.student}) is a module from Python code; continue the run from Python: "
             "edgedistill.distill(..., student=MODULE, resume=True)"
         )
-    info = python_info(cfg.student, data.classes, cfg.image_size, module)
+    info = given_info(cfg.student, data.classes, cfg.image_size, module.mean, module.std)
     check_forward(copy.deepcopy(module.model).cpu().eval(), info, "student")
     capture(module.model, cfg.image_size)
     return module
@@ -451,10 +449,6 @@ def student_start(path: Path, module: PythonModule, info: ModelInfo) -> PythonMo
     if distributed.is_main():
         save_checkpoint(path, module.model, info)
     return module
-
-
-def python_info(arch: str, classes: list[str], image_size: int, module: PythonModule) -> ModelInfo:
-    return ModelInfo(arch, list(classes), image_size, tuple(module.mean), tuple(module.std))
 
 
 def check_forward(model: torch.nn.Module, info: ModelInfo, role: str = "teacher") -> torch.nn.Module:

@@ -21,6 +21,7 @@ from edgedistill.models import (
     IMAGENET_STD,
     ExportedModule,
     ModelInfo,
+    given_info,
     load_checkpoint,
     load_program,
     load_weights,
@@ -63,14 +64,7 @@ def load_teacher_path(
             f"timm architecture set {setting('teacher', 'timm:NAME')} with {setting('teacher_weights', 'FILE')}"
         ) from None
     name = getattr(model, "original_name", type(model).__name__)
-    return model, _given_info(name, classes, image_size, mean, std)
-
-
-def _given_info(
-    arch: str, classes: list[str], image_size: int, mean: list[float] | None, std: list[float] | None
-) -> ModelInfo:
-    """A teacher file that carries no normalisation gets the one given, or ImageNet's."""
-    return ModelInfo(arch, classes, image_size, tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD))
+    return model, given_info(name, classes, image_size, mean, std)
 
 
 def parse_torchvision_spec(spec: str) -> str:
@@ -98,7 +92,7 @@ def load_torchvision_teacher(
             f"{weights}: weights do not fit {spec} with {len(classes)} classes ({str(error).splitlines()[0]}); "
             "check the architecture and the data's classes"
         ) from None
-    info = _given_info(spec, classes, image_size, mean, std)
+    info = given_info(spec, classes, image_size, mean, std)
     return model, info
 
 
@@ -108,7 +102,7 @@ def _exported_program(
     """A ``torch.export.save`` file (torch's successor to TorchScript). Exported in eval mode, with a dynamic
     batch dimension: the run feeds batches of every size."""
     program = load_program(path)
-    info = _given_info(path.stem, classes, image_size, mean, std)
+    info = given_info(path.stem, classes, image_size, mean, std)
     return ExportedModule(program.module()), info
 
 
@@ -120,7 +114,7 @@ def _onnx(
         from edgedistill.onnx_model import OnnxModule
     except ImportError:
         raise UserError("an ONNX teacher needs onnxruntime: pip install 'edgedistill[onnx]'") from None
-    info = _given_info(path.stem, classes, image_size, mean, std)
+    info = given_info(path.stem, classes, image_size, mean, std)
     return OnnxModule(path, image_size), info
 
 
