@@ -39,7 +39,7 @@ from edgedistill.run import with_unlabeled
 from edgedistill.stages import ALONE, DISTILLED, TEACHER
 from edgedistill.trainer import epoch_order
 
-LEARNING_RATES = (0.02, 0.05, 0.1, 0.2)
+LEARNING_RATES = (0.02, 0.05, 0.1, 0.2, 0.4)
 SPLITS = ("clean_acc", "field_acc", "heldout_acc")
 
 

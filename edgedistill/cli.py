@@ -91,11 +91,24 @@ def train(
     ] = TrainConfig.teacher_epochs,
     image_size: Annotated[int, typer.Option(help="Input resolution in pixels.")] = TrainConfig.image_size,
     batch_size: Annotated[int, typer.Option()] = TrainConfig.batch_size,
-    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate of the students.")] = TrainConfig.lr,
+    optimizer: Annotated[
+        str, typer.Option(help="Optimiser of the students: sgd (Nesterov momentum 0.9) or adamw.")
+    ] = TrainConfig.optimizer,
+    lr: Annotated[
+        float | None, typer.Option(help="Peak learning rate of the students. Default: 0.2 with sgd, 3e-3 with adamw.")
+    ] = TrainConfig.lr,
+    weight_decay: Annotated[
+        float | None, typer.Option(help="Of the students. Default: 5e-4 with sgd, 0.05 with adamw.")
+    ] = TrainConfig.weight_decay,
+    teacher_optimizer: Annotated[
+        str, typer.Option(help="Optimiser of a teacher trained in the run: sgd or adamw.")
+    ] = TrainConfig.teacher_optimizer,
     teacher_lr: Annotated[
-        float | None, typer.Option(help="Peak learning rate of a teacher trained in the run. Default: --lr.")
+        float | None, typer.Option(help="Peak learning rate of a teacher trained in the run. Default: its optimiser's.")
     ] = TrainConfig.teacher_lr,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = TrainConfig.weight_decay,
+    teacher_weight_decay: Annotated[
+        float | None, typer.Option(help="Of a teacher trained in the run. Default: its optimiser's.")
+    ] = TrainConfig.teacher_weight_decay,
     loss: Annotated[
         str,
         typer.Option(
@@ -173,7 +186,8 @@ def train(
             student_weights=str(student_weights) if student_weights else None,
             pretrained=pretrained, stem=stem, teacher_stem=teacher_stem, epochs=epochs, teacher_epochs=teacher_epochs,
             image_size=image_size,
-            batch_size=batch_size, lr=lr, teacher_lr=teacher_lr, weight_decay=weight_decay,
+            batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+            teacher_optimizer=teacher_optimizer, teacher_lr=teacher_lr, teacher_weight_decay=teacher_weight_decay,
             loss=loss, temperature=parse_setting(temperature, "temperature"), alpha=parse_setting(alpha, "alpha"),
             sweep_epochs=sweep_epochs, seed=seed, workers=workers, field_grid=field_grid,
             alone_on_clean=alone_on_clean, cache_teacher=cache_teacher,

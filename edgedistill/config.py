@@ -22,6 +22,8 @@ MIN_IMAGE_SIZE = 32  # imagecorruptions refuses smaller images, so the field spl
 FIELD_GRIDS = ("balanced", "full")  # severities per field image: one (balanced) or all five (full)
 LOSS_NAMES = ("kd", "dkd", "dist")
 STEMS = ("standard", "small")  # timm models as built for ImageNet, or kept at full resolution in their stem
+# (peak learning rate at a batch of 128, weight decay) each optimiser starts from when not given
+OPTIMIZER_DEFAULTS = {"sgd": (0.2, 5e-4), "adamw": (3e-3, 0.05)}
 
 
 @dataclass
@@ -42,9 +44,12 @@ class TrainConfig:
     teacher_epochs: int = 30
     image_size: int = 32
     batch_size: int = 128
-    lr: float = 3e-3  # peak AdamW learning rate of the students
-    teacher_lr: float | None = None  # of a teacher trained in the run; None: lr
-    weight_decay: float = 0.05
+    optimizer: str = "sgd"  # of the students: sgd (Nesterov momentum 0.9) or adamw
+    lr: float | None = None  # peak learning rate of the students; None: their optimiser's default
+    weight_decay: float | None = None  # None: the optimiser's default
+    teacher_optimizer: str = "adamw"  # of a teacher trained in the run
+    teacher_lr: float | None = None  # None: the teacher optimiser's default
+    teacher_weight_decay: float | None = None
     loss: str = "kd"  # kd (Hinton), dkd (decoupled), dist (correlation), or "auto": swept like temperature and alpha
     temperature: float | str = 4.0  # or "auto": swept on validation views of the field domain
     alpha: float | str = 0.9  # or "auto"
@@ -63,6 +68,12 @@ class TrainConfig:
     amp: str = "auto"  # autocast: auto (bf16 or fp16 on CUDA, off elsewhere), bf16, fp16 or off
 
     def __post_init__(self) -> None:
+        for role in ("", "teacher_"):  # a wrong optimiser's name is refused below, before its rates are looked at
+            optimizer = getattr(self, f"{role}optimizer")
+            if optimizer in OPTIMIZER_DEFAULTS:
+                for name, default in zip(("lr", "weight_decay"), OPTIMIZER_DEFAULTS[optimizer], strict=True):
+                    if getattr(self, role + name) is None:
+                        setattr(self, role + name, default)
         for field in fields(self):
             check_setting(field.name, getattr(self, field.name))
 
@@ -85,6 +96,10 @@ class TrainConfig:
         settings = read_settings(path)
         if "out" not in settings:
             raise UserError(f"{path} is damaged (no 'out'); restore it or start a new run")
+        if "optimizer" not in settings:  # saved before the optimisers were settings: AdamW, the teacher at --lr
+            settings.update(optimizer="adamw", teacher_optimizer="adamw")
+            settings["teacher_lr"] = settings.get("teacher_lr") or settings.get("lr")
+            settings["teacher_weight_decay"] = settings.get("weight_decay")
         try:
             return cls(**settings)
         except UserError as error:
@@ -128,6 +143,7 @@ RANGES: dict[str, tuple[type, float, float | None]] = {
     "lr": (float, 0.0, None),
     "teacher_lr": (float, 0.0, None),
     "weight_decay": (float, 0.0, None),
+    "teacher_weight_decay": (float, 0.0, None),
     "temperature": (float, 0.01, None),
     "alpha": (float, 0.0, 1.0),
     "sweep_epochs": (int, 1, None),
@@ -178,6 +194,10 @@ def check_setting(name: str, value: object) -> None:
     if name == "loss":
         if value not in LOSS_NAMES:
             raise UserError(f"{flag} must be one of {[*LOSS_NAMES, 'auto']}, got {value!r}")
+        return
+    if name in ("optimizer", "teacher_optimizer"):
+        if value not in OPTIMIZER_DEFAULTS:
+            raise UserError(f"{flag} must be one of {list(OPTIMIZER_DEFAULTS)}, got {value!r}")
         return
     if name in ("stem", "teacher_stem"):
         if value not in STEMS:

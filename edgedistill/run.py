@@ -196,7 +196,9 @@ def run(
         epochs: int,
         teacher: Callable[[], Teacher] | None = None,
         train_set: ImageSet | None = None,
+        optimizer: str = cfg.optimizer,
         lr: float = cfg.lr,
+        weight_decay: float = cfg.weight_decay,
         start_weights: str | None = cfg.student_weights,
         stem: str = cfg.stem,
     ):
@@ -220,7 +222,15 @@ def run(
         train_set = train_set or data.train
         views = AugmentedViews(train_set.images, train_set.labels, transforms[domain], cfg.seed)
         settings = StageSettings(
-            epochs, cfg.batch_size, lr, cfg.weight_decay, cfg.seed, workers, cfg.unlabeled_ratio, accelerator
+            epochs,
+            cfg.batch_size,
+            lr,
+            weight_decay,
+            cfg.seed,
+            workers,
+            cfg.unlabeled_ratio,
+            accelerator,
+            optimizer,
         )
         checkpoint = run_dir / "checkpoints" / f"{name}.pt"
         fit(name, model, info, views, settings, checkpoint, teacher() if teacher else None, progress)
@@ -235,7 +245,9 @@ def run(
         parse_timm_spec(cfg.teacher or DEFAULT_TEACHER),
         cfg.domain,
         cfg.teacher_epochs,
-        lr=cfg.lr if cfg.teacher_lr is None else cfg.teacher_lr,
+        optimizer=cfg.teacher_optimizer,
+        lr=cfg.teacher_lr,
+        weight_decay=cfg.teacher_weight_decay,
         start_weights=None,
         stem=cfg.timm_teacher_stem,
     )

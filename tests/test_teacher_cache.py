@@ -131,7 +131,7 @@ def test_topk_cache_reads_back_a_full_row_per_view(teacher, train_set, tmp_path)
 def test_cached_training_reads_the_live_teachers_answers(teacher, train_set, tmp_path):
     """The trainer with a cache computes, step for step, the loss it computes with the live teacher:
     same views in the same order, and the answers for them (to fp16 rounding). The learning rate is 0
-    so both runs stay at the same weights and every epoch's loss is comparable; AdamW otherwise
+    so both runs stay at the same weights and every epoch's loss is comparable; the optimiser otherwise
     magnifies fp16-sized differences in near-zero gradients into different trajectories."""
     model, info = teacher
     reader = build(tmp_path, teacher, train_set, views=2).reader()

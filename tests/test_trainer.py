@@ -13,7 +13,7 @@ from edgedistill.losses import UNLABELED, DistillationLoss
 from edgedistill.models import ModelInfo
 from edgedistill.trainer import StageSettings, Teacher, fit
 
-SETTINGS = StageSettings(epochs=3, batch_size=10, lr=3e-3, weight_decay=0.05, seed=0, workers=0)
+SETTINGS = StageSettings(epochs=3, batch_size=10, lr=0.05, weight_decay=5e-4, seed=0, workers=0)
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +29,11 @@ def fresh_student(drop_rate: float = 0.0):
     return model, info
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_resume_after_interrupt_gives_the_uninterrupted_weights(views, tmp_path, monkeypatch, workers):
-    """Bit-exact, with dropout (which draws from torch's global generator) and with the persistent DataLoader
-    workers, whose start must not draw from it."""
-    settings = dataclasses.replace(SETTINGS, workers=workers)
+@pytest.mark.parametrize("workers,optimizer", [(0, "sgd"), (2, "sgd"), (0, "adamw")])
+def test_resume_after_interrupt_gives_the_uninterrupted_weights(views, tmp_path, monkeypatch, workers, optimizer):
+    """Bit-exact, with dropout (which draws from torch's global generator), with the persistent DataLoader
+    workers, whose start must not draw from it, and with either optimiser's state (momentum, moments)."""
+    settings = dataclasses.replace(SETTINGS, workers=workers, optimizer=optimizer)
     straight, info = fresh_student(drop_rate=0.5)
     fit("s", straight, info, views, settings, tmp_path / "straight.pt")
 

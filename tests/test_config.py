@@ -1,0 +1,42 @@
+"""The optimiser settings: their defaults, and runs saved before they existed."""
+
+import pytest
+import yaml
+
+from edgedistill.config import TrainConfig
+from edgedistill.errors import UserError
+
+
+def test_each_optimizer_brings_its_own_learning_rate_and_weight_decay():
+    default = TrainConfig(out="run")
+    assert (default.optimizer, default.lr, default.weight_decay) == ("sgd", 0.2, 5e-4)
+    assert (default.teacher_optimizer, default.teacher_lr, default.teacher_weight_decay) == ("adamw", 3e-3, 0.05)
+    swapped = TrainConfig(out="run", optimizer="adamw", teacher_optimizer="sgd")
+    assert (swapped.lr, swapped.weight_decay, swapped.teacher_lr, swapped.teacher_weight_decay) == (
+        3e-3,
+        0.05,
+        0.2,
+        5e-4,
+    )
+    given = TrainConfig(out="run", optimizer="adamw", lr=1e-3, weight_decay=0.0, teacher_lr=0.1)
+    assert (given.lr, given.weight_decay, given.teacher_lr) == (1e-3, 0.0, 0.1)
+
+
+@pytest.mark.parametrize("name", ["optimizer", "teacher_optimizer"])
+def test_an_unknown_optimizer_is_named_with_the_choices(name):
+    with pytest.raises(UserError, match=rf"^{name} must be one of \['sgd', 'adamw'\], got 'adam'"):
+        TrainConfig(out="run", **{name: "adam"})
+
+
+def test_a_run_saved_before_the_optimizer_settings_resumes_as_it_trained(tmp_path):
+    """Such a run trained the teacher and the students with AdamW, the teacher at --lr unless --teacher-lr was
+    given, and its checkpoints hold AdamW's state: SGD must not take it over."""
+    TrainConfig(out=str(tmp_path), optimizer="adamw", lr=1e-3, weight_decay=0.02).save(tmp_path)
+    settings = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    for name in ("optimizer", "teacher_optimizer", "teacher_lr", "teacher_weight_decay"):
+        del settings[name]
+    settings["teacher_lr"] = None
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(settings))
+    loaded = TrainConfig.load(tmp_path)
+    assert (loaded.optimizer, loaded.lr, loaded.weight_decay) == ("adamw", 1e-3, 0.02)
+    assert (loaded.teacher_optimizer, loaded.teacher_lr, loaded.teacher_weight_decay) == ("adamw", 1e-3, 0.02)
