@@ -66,6 +66,11 @@ def main() -> None:
     started = time.perf_counter()
     out = Path(args.out)
     result = json.loads(out.read_text()) if out.exists() else {"rows": []}
+    earlier = result.pop("invocations", [])  # each invocation's command, machine and wall time, kept
+
+    def save() -> None:
+        write_json_atomic(out, {**result, "invocations": [*earlier, provenance(started)]})
+
     data = load_data("demo", 32)
     splits = val_splits(data, seed=0)
     phone = AugmentedViews(data.train.images, data.train.labels, build_train_transform("phone", 32), 0)
@@ -83,7 +88,7 @@ def main() -> None:
         seconds = round(time.perf_counter() - stage_start, 1)
         row = {"stage": stage, "arch": arch, "optimizer": optimizer, "lr": lr, "seconds": seconds}
         result["rows"].append({**row, **grade(model, info, splits, data.val.labels)})
-        write_json_atomic(out, {**result, **provenance(started)})
+        save()
     for run in args.grade:
         cfg = TrainConfig.load(Path(run))
         for stage in [TEACHER, *plan(cfg, unlabeled=True)]:
@@ -95,7 +100,7 @@ def main() -> None:
             row = {"stage": stage.label, "arch": info.arch, "optimizer": optimizer, "lr": lr, "run": run}
             result["rows"] = [r for r in result["rows"] if (r["stage"], r.get("run")) != (row["stage"], run)]
             result["rows"].append({**row, **grade(model, info, splits, data.val.labels)})
-        write_json_atomic(out, {**result, **provenance(started)})
+        save()
     table = Table(title="demo, graded on val (clean / one phone view per image)")
     for column in ("stage", "optimizer", "peak lr", "val clean", "val phone", "run"):
         table.add_column(column)

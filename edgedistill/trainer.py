@@ -24,6 +24,7 @@ from edgedistill.errors import UserError, setting
 from edgedistill.fileio import write_atomic
 from edgedistill.losses import UNLABELED, DistillationLoss, cross_entropy_labeled
 from edgedistill.models import ModelInfo
+from edgedistill.stages import TEACHER
 from edgedistill.teacher_cache import CacheReader
 
 
@@ -161,9 +162,10 @@ def train_one_epoch(
         else:
             loss = teacher.loss(logits, target.float(), labels)["loss"]
         if not torch.isfinite(loss):
+            rate = setting("teacher_lr" if name == TEACHER.name else "lr")
             raise UserError(
                 f"{name}: loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; start the run again "
-                f"with a lower {setting('lr')} (it was {optimizer.defaults['lr']}) or check the training images"
+                f"with a lower {rate} (it was {optimizer.defaults['lr']}) or check the training images"
             )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()  # with fp16, scaled against underflow; otherwise loss.backward()

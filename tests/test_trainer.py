@@ -70,11 +70,12 @@ def test_teacher_stays_frozen_during_distillation(views, tmp_path):
         torch.testing.assert_close(value, before[key], rtol=0, atol=0, msg=key)
 
 
-def test_diverging_loss_stops_with_one_clear_line(views, tmp_path):
+@pytest.mark.parametrize("stage,rate", [("student_kd", "lr"), ("teacher", "teacher_lr")])
+def test_diverging_loss_stops_with_one_clear_line(views, tmp_path, stage, rate):
     model, info = fresh_student()
     exploding = StageSettings(3, 10, 1e30, 0.0, 0, 0)
-    with pytest.raises(UserError, match=r"loss became nan .* lower lr "):
-        fit("s", model, info, views, exploding, tmp_path / "nan.pt")
+    with pytest.raises(UserError, match=rf"loss became nan .* lower {rate} "):
+        fit(stage, model, info, views, exploding, tmp_path / "nan.pt")
 
 
 def test_nan_in_a_resumed_epoch_leaves_the_last_checkpoint_intact(views, tmp_path, monkeypatch):
