@@ -63,7 +63,7 @@ def short_distillation(where: Accelerator, epochs: int, work: Path) -> float:
     data = load_data("demo", 32)
     field = build_field_split(data.test, CAMERA_CORRUPTIONS)
     views = AugmentedViews(data.train.images, data.train.labels, build_train_transform("phone", 32), seed=0)
-    settings = StageSettings(epochs, 128, 3e-3, 0.05, 0, 2, accelerator=where)
+    settings = StageSettings(epochs, 128, 3e-3, 0.05, 0, 2, accelerator=where, optimizer="adamw")
     torch.manual_seed(0)
     teacher = create_model("resnet18", len(data.classes))
     teacher_info = model_info(teacher, "resnet18", data.classes, 32)

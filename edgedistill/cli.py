@@ -14,7 +14,7 @@ from rich.table import Table
 from edgedistill import distributed, interrupt
 from edgedistill.accelerator import resolve as resolve_accelerator
 from edgedistill.cli_augment import augment_app
-from edgedistill.config import DEFAULT_STUDENT, TrainConfig, read_settings
+from edgedistill.config import DEFAULT_STUDENT, TrainConfig, merge_settings, read_settings, upgrade_saved_run
 from edgedistill.errors import UserError, name_settings_as_flags
 from edgedistill.rundir import is_run_dir
 from edgedistill.terminal import console, errors, fail, one_line_errors
@@ -200,8 +200,9 @@ def train(
             )
         from_file = read_settings(config) if config else {}
         if config is not None and is_run_dir(config.parent):
+            upgrade_saved_run(from_file)  # it re-runs as it trained
             from_file.pop("out", None)  # a run's own config re-runs as a new run, never over the run it came from
-        settings = {**flags, **from_file, **{name: flags[name] for name in given if name in flags}}
+        settings = merge_settings(flags, from_file, given)
         settings["cache_teacher"] = settings["cache_teacher"] or settings["teacher_cache"] is not None
         if settings["out"] is None:
             settings["out"] = str(Path("runs") / f"{Path(settings['domain']).stem}-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -96,14 +96,37 @@ class TrainConfig:
         settings = read_settings(path)
         if "out" not in settings:
             raise UserError(f"{path} is damaged (no 'out'); restore it or start a new run")
-        if "optimizer" not in settings:  # saved before the optimisers were settings: AdamW, the teacher at --lr
-            settings.update(optimizer="adamw", teacher_optimizer="adamw")
-            settings["teacher_lr"] = settings.get("teacher_lr") or settings.get("lr")
-            settings["teacher_weight_decay"] = settings.get("weight_decay")
+        upgrade_saved_run(settings)
         try:
             return cls(**settings)
         except UserError as error:
             raise UserError(f"{path}: {error}") from None
+
+
+def upgrade_saved_run(settings: dict) -> None:
+    """A run's config.yaml saved before the optimisers were settings trained AdamW for all, the teacher at the
+    students' --lr unless --teacher-lr was given: said so in ``settings``, so that it resumes or re-runs as it
+    trained (its checkpoints hold AdamW's state)."""
+    if "optimizer" in settings:
+        return
+    settings.update(optimizer="adamw", teacher_optimizer="adamw")
+    if settings.get("teacher_lr") is None:
+        settings["teacher_lr"] = settings.get("lr")
+    settings["teacher_weight_decay"] = settings.get("weight_decay")
+
+
+def merge_settings(flags: dict, from_file: dict, given: set[str]) -> dict:
+    """The settings of a run started with --config: the command line's defaults, under the file's settings,
+    under the options given. A rate comes from the file only with the optimiser it was set for: an optimiser
+    given anew in place of the file's brings its own default rates, unless they are given too."""
+    settings = {**flags, **from_file, **{name: flags[name] for name in given if name in flags}}
+    for role in ("", "teacher_"):
+        optimizer = role + "optimizer"
+        if optimizer in given and optimizer in from_file and from_file[optimizer] != flags[optimizer]:
+            for rate in ("lr", "weight_decay"):
+                if role + rate not in given:
+                    settings[role + rate] = None
+    return settings
 
 
 def read_settings(path: Path) -> dict:

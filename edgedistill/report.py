@@ -85,7 +85,8 @@ def training_lines(metrics: dict) -> list[str]:
     ]
     return [
         f"Domain `{cfg['domain']}`, data `{data['source']}`: {data['train']} training images, {data['test']} test "
-        f"images, {data['field']} field images at {cfg['image_size']} px. {cfg['epochs']} student epochs, "
+        f"images, {data['field']} field images at {cfg['image_size']} px. {cfg['epochs']} student epochs "
+        f"({recipe(cfg)}), "
         f"loss {metrics['distillation'].get('loss', 'kd')}, T = {metrics['distillation']['temperature']:g}, "
         f"alpha = {metrics['distillation']['alpha']:g}"
         f"{' (chosen by the sweep below)' if metrics['distillation']['sweep'] else ''}, seed {cfg['seed']}.",
@@ -233,3 +234,14 @@ def device_lines(measurements: list[Measurement]) -> list[str]:
         "",
     ]
     return lines
+
+
+def recipe(cfg: dict) -> str:
+    """The optimisers of the students and of a teacher trained in the run; a run saved before they were
+    settings trained everything with AdamW, the teacher at the students' rate unless told otherwise."""
+    students = f"{cfg.get('optimizer', 'adamw')}, peak lr {cfg['lr']:g}"
+    trained_here = (cfg["teacher"] or "timm:").startswith("timm:") and not cfg.get("teacher_weights")
+    if not trained_here:
+        return students
+    teacher_lr = cfg["teacher_lr"] if cfg.get("teacher_lr") is not None else cfg["lr"]
+    return f"{students}; teacher {cfg.get('teacher_optimizer', 'adamw')}, peak lr {teacher_lr:g}"

@@ -220,9 +220,10 @@ class EpochSampler(Sampler):
 
 
 def make_optimizer(model: nn.Module, settings: StageSettings) -> torch.optim.Optimizer:
-    """SGD with Nesterov momentum, or AdamW. Neither wins everywhere: on the demo, SGD distils a better student
-    from the teacher's answers, while AdamW trains the better teacher and student alone from the few labeled
-    images (benchmarks/demo_optimizers.py); the run's defaults follow that."""
+    """SGD with Nesterov momentum, or AdamW. Neither wins everywhere: on the demo, SGD distils a far better student
+    from the teacher's answers, while AdamW trains the better teacher, and the better student alone, from the few
+    labeled images (benchmarks/demo_optimizers.py). The run gives the teacher AdamW and its students SGD, alone
+    and distilled alike, so that they differ only in what they learn from."""
     if settings.optimizer == "adamw":
         return torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     return torch.optim.SGD(

@@ -34,7 +34,7 @@ def main(out: Path) -> None:
     views = AugmentedViews(split.images, split.labels, build_train_transform("phone", SIZE), seed=0)
     teacher = Teacher(tiny_model(1).eval(), INFO, DistillationLoss(4.0, 0.9))
     student = tiny_model(0)
-    settings = StageSettings(epochs=2, batch_size=8, lr=3e-3, weight_decay=0.05, seed=0, workers=0)
+    settings = StageSettings(epochs=2, batch_size=8, lr=3e-3, weight_decay=0.05, seed=0, workers=0, optimizer="adamw")
     history = fit("student", student, INFO, views, settings, out / "checkpoint.pt", teacher)
     if distributed.is_main():
         torch.save({"state": student.state_dict(), "history": history}, out / "result.pt")

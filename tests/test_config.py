@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from edgedistill.config import TrainConfig
+from edgedistill.config import TrainConfig, merge_settings
 from edgedistill.errors import UserError
 
 
@@ -40,3 +40,16 @@ def test_a_run_saved_before_the_optimizer_settings_resumes_as_it_trained(tmp_pat
     loaded = TrainConfig.load(tmp_path)
     assert (loaded.optimizer, loaded.lr, loaded.weight_decay) == ("adamw", 1e-3, 0.02)
     assert (loaded.teacher_optimizer, loaded.teacher_lr, loaded.teacher_weight_decay) == ("adamw", 1e-3, 0.02)
+
+
+def test_an_optimizer_given_over_a_config_file_brings_its_own_rates():
+    """A saved config holds SGD's rates; --optimizer adamw over it must not train AdamW at SGD's 0.2."""
+    flags = {"optimizer": "adamw", "lr": None, "weight_decay": None, "teacher_optimizer": "adamw", "teacher_lr": None}
+    saved = {"optimizer": "sgd", "lr": 0.2, "weight_decay": 5e-4, "teacher_optimizer": "adamw", "teacher_lr": 3e-3}
+    merged = merge_settings(flags, saved, given={"optimizer"})
+    assert (merged["optimizer"], merged["lr"], merged["weight_decay"]) == ("adamw", None, None)
+    assert merged["teacher_lr"] == 3e-3  # the teacher's optimiser did not change
+    kept = merge_settings({**flags, "lr": 1e-3}, saved, given={"optimizer", "lr"})
+    assert (kept["lr"], kept["weight_decay"]) == (1e-3, None)
+    same = merge_settings({**flags, "optimizer": "sgd"}, saved, given={"optimizer"})
+    assert (same["lr"], same["weight_decay"]) == (0.2, 5e-4)
