@@ -1,4 +1,4 @@
-"""The README's main job, run as a user runs it. Heavy (about 13 minutes): `pytest -m slow`."""
+"""The README's main job, run as a user runs it. Heavy (about 12 minutes): `pytest -m slow`."""
 
 import json
 
