@@ -82,9 +82,10 @@ def main() -> None:
         model = create_model(arch, len(data.classes))
         info = model_info(model, arch, data.classes, 32)
         settings = StageSettings(epochs, 128, lr, OPTIMIZER_DEFAULTS[optimizer][1], 0, 2, optimizer=optimizer)
+        checkpoint = out.with_suffix(f".{arch}.{optimizer}.{lr}.pt")  # a stopped candidate resumes from it
         stage_start = time.perf_counter()
-        fit(stage, model, info, phone, settings, out.with_suffix(f".{arch}.{optimizer}.{lr}.pt"))
-        out.with_suffix(f".{arch}.{optimizer}.{lr}.pt").unlink()
+        fit(stage, model, info, phone, settings, checkpoint)
+        checkpoint.unlink()
         seconds = round(time.perf_counter() - stage_start, 1)
         row = {"stage": stage, "arch": arch, "optimizer": optimizer, "lr": lr, "seconds": seconds}
         result["rows"].append({**row, **grade(model, info, splits, data.val.labels)})

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
+from edgedistill.config import upgrade_saved_run
 from edgedistill.device_report import COLUMNS as DEVICE_COLUMNS
 from edgedistill.device_report import Measurement, gather_measurements, measurement_rows, recommendation
 from edgedistill.errors import UserError
@@ -237,11 +238,11 @@ def device_lines(measurements: list[Measurement]) -> list[str]:
 
 
 def recipe(cfg: dict) -> str:
-    """The optimisers of the students and of a teacher trained in the run; a run saved before they were
-    settings trained everything with AdamW, the teacher at the students' rate unless told otherwise."""
-    students = f"{cfg.get('optimizer', 'adamw')}, peak lr {cfg['lr']:g}"
+    """The optimisers of the students and of a teacher trained in the run."""
+    cfg = dict(cfg)
+    upgrade_saved_run(cfg)  # a run saved before the optimisers were settings says what it trained with
+    students = f"{cfg['optimizer']}, peak lr {cfg['lr']:g}"
     trained_here = (cfg["teacher"] or "timm:").startswith("timm:") and not cfg.get("teacher_weights")
     if not trained_here:
         return students
-    teacher_lr = cfg["teacher_lr"] if cfg.get("teacher_lr") is not None else cfg["lr"]
-    return f"{students}; teacher {cfg.get('teacher_optimizer', 'adamw')}, peak lr {teacher_lr:g}"
+    return f"{students}; teacher {cfg['teacher_optimizer']}, peak lr {cfg['teacher_lr']:g}"
