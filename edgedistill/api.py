@@ -107,10 +107,15 @@ def export_bundle(
     out: str | Path | None = None,
     calibration: int = 256,
     golden: int = 500,
+    qat: str = "auto",
+    qat_epochs: int = 2,
 ) -> dict[str, Path]:
     """Export a run's distilled student as verified bundles, as ``edgedistill export`` does; returns each
-    target's bundle folder (its name ends in ``.FAILED`` when an artifact missed its contract)."""
+    target's bundle folder (its name ends in ``.FAILED`` when an artifact missed its contract). int8 that
+    misses the contract after training is fine-tuned quantization-aware for ``qat_epochs`` (``qat`` "auto"),
+    always ("always") or never ("never")."""
     from edgedistill.export.exporter import TARGETS, check_request, export_bundles
+    from edgedistill.export.quantize import FineTuning
     from edgedistill.export.source import load_source
 
     targets = list(TARGETS) if target == "all" else [target]
@@ -118,7 +123,9 @@ def export_bundle(
         raise UserError(f"target must be one of {[*TARGETS, 'all']}, got {target!r}")
     check_request(targets, precision)
     source = load_source(Path(run_dir), None, None, None)
-    results = export_bundles(source, targets, precision, Path(out) if out else source.default_out, calibration, golden)
+    out = Path(out) if out else source.default_out
+    fine_tuning = FineTuning(epochs=qat_epochs)
+    results = export_bundles(source, targets, precision, out, calibration, golden, qat=qat, fine_tuning=fine_tuning)
     return {name: landed for name, (landed, _) in results.items()}
 
 

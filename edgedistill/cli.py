@@ -353,6 +353,14 @@ def export(
     ] = "standard",
     out: Annotated[Path | None, typer.Option(help="Folder for the bundles. Default: RUN/export.")] = None,
     calibration: Annotated[int, typer.Option(min=1, help="Field-domain training views that calibrate int8.")] = 256,
+    qat: Annotated[
+        str,
+        typer.Option(
+            help="Quantization-aware fine-tuning of int8 (ExecuTorch, TFLite): auto (when post-training int8 misses "
+            "the contract), always or never."
+        ),
+    ] = "auto",
+    qat_epochs: Annotated[int, typer.Option(min=1, help="Epochs of quantization-aware fine-tuning.")] = 2,
     golden: Annotated[
         int, typer.Option(min=1, help="Field test images in golden.npz, checked on every artifact.")
     ] = 500,
@@ -361,6 +369,7 @@ def export(
     """Export the distilled student to phone runtimes as verified bundles (model, manifest, golden set)."""
     from edgedistill.export.bundle import VERIFICATION_COLUMNS, verification_rows
     from edgedistill.export.exporter import TARGETS, check_request, export_bundles
+    from edgedistill.export.quantize import QAT_MODES, FineTuning
     from edgedistill.export.source import load_source
 
     targets = list(TARGETS) if target == "all" else [target]
@@ -368,6 +377,8 @@ def export(
         fail(f"unknown --target '{target}'; choose android, ios or all")
     if precision not in ("fp32", "fp16", "int8"):
         fail(f"unknown --precision '{precision}'; choose fp32, fp16 or int8")
+    if qat not in QAT_MODES:
+        fail(f"unknown --qat '{qat}'; choose {', '.join(QAT_MODES)}")
     with one_line_errors():
         check_request(targets, precision)
         source = load_source(run_or_checkpoint, student, data, image_size, stem)
@@ -375,7 +386,10 @@ def export(
         existing = [out / f"{t}-{precision}{suffix}" for t in targets for suffix in ("", ".FAILED")]
         if any(path.exists() for path in existing) and not force:
             fail(f"bundles already exist in {out}; pass --force to replace them or choose another --out")
-        results = export_bundles(source, targets, precision, out, calibration, golden, report=console.print)
+        results = export_bundles(
+            source, targets, precision, out, calibration, golden, report=console.print, qat=qat,
+            fine_tuning=FineTuning(epochs=qat_epochs),
+        )  # fmt: skip
     failed = False
     for name, (landed, artifacts) in results.items():
         table = Table(*VERIFICATION_COLUMNS[:-1], title=f"{name} bundle: {landed}")
@@ -383,7 +397,7 @@ def export(
             table.add_row(*row[:-1])
         console.print(table)
         for row in verification_rows(artifacts):
-            console.print(f"  {row[0]} {row[1]}: {row[-1]}")
+            console.print(f"  {row[0]} {row[1]} {row[2]}: {row[-1]}")
         failed |= landed.name.endswith(".FAILED")
     if failed:
         fail("an artifact failed verification (figures above and in verification.md); its bundle is marked .FAILED")

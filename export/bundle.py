@@ -10,7 +10,7 @@ can never be mistaken for a good one.
 import platform
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -29,6 +29,8 @@ class Artifact:
     path: Path  # where the exporter wrote it
     io: dict  # input/output names, dtypes and quantization, from the exporter
     verdict: Verdict
+    quantization: dict = field(default_factory=dict)  # how int8 was made: method, data, fine-tuning, seconds
+    alternatives: list["Artifact"] = field(default_factory=list)  # other int8 methods tried, not shipped
 
 
 def write_bundle(final: Path, artifacts: list[Artifact], golden: Golden, source: ExportSource, target: str) -> Path:
@@ -43,6 +45,10 @@ def write_bundle(final: Path, artifacts: list[Artifact], golden: Golden, source:
             copy = shutil.copytree if artifact.path.is_dir() else shutil.copy2
             copy(artifact.path, staging / name)
         entries.append({**artifact.io, **artifact.verdict.to_json(), "file": name})
+        if artifact.quantization:
+            entries[-1]["quantization"] = artifact.quantization
+            tried = artifact.alternatives
+            entries[-1]["not_shipped"] = [{**a.verdict.to_json(), "quantization": a.quantization} for a in tried]
         if (staging / name).exists():
             entries[-1]["sha256"] = sha256_of(staging / name)
     save_golden(staging / "golden.npz", golden)
@@ -76,28 +82,39 @@ def write_bundle(final: Path, artifacts: list[Artifact], golden: Golden, source:
 
 
 def verification_rows(artifacts: list[Artifact]) -> list[list[str]]:
-    """The verifier's table, one row per artifact, for the screen and for verification.md."""
+    """The verifier's table, one row per artifact and per int8 method tried beside it, for the screen and
+    for verification.md."""
     rows = []
     for artifact in artifacts:
-        v = artifact.verdict
-        figures = [
-            _percent(v.top1_agreement_student),
-            _percent(v.top1_agreement_teacher),
-            f"{v.max_abs_logit_diff:.1e}" if v.max_abs_logit_diff is not None else "-",
-            _percent(v.field_acc),
-            _percent(v.student_field_acc),
-            f"{v.size_bytes / 1e6:.2f} MB",
-        ]
-        status = "pass" if v.passed else "FAIL: " + "; ".join(v.problems)
-        if v.notes:
-            status += " (" + "; ".join(v.notes) + ")"
-        rows.append([v.format, v.precision, v.checked_with, *figures, status])
+        for tried in [*artifact.alternatives, artifact]:
+            rows.append(_verdict_row(tried, shipped=tried is artifact))
     return rows
+
+
+def _verdict_row(artifact: Artifact, shipped: bool) -> list[str]:
+    v = artifact.verdict
+    figures = [
+        _percent(v.top1_agreement_student),
+        _percent(v.top1_agreement_teacher),
+        f"{v.max_abs_logit_diff:.1e}" if v.max_abs_logit_diff is not None else "-",
+        _percent(v.field_acc),
+        _percent(v.student_field_acc),
+        f"{v.size_bytes / 1e6:.2f} MB",
+        f"{v.export_seconds:.0f}" if v.export_seconds is not None else "-",
+    ]
+    status = "pass" if v.passed else "FAIL: " + "; ".join(v.problems)
+    if v.notes:
+        status += " (" + "; ".join(v.notes) + ")"
+    if not shipped:
+        status = f"not shipped: {status}"
+    method = artifact.quantization.get("method", "-")
+    return [v.format, v.precision, method, v.checked_with, *figures, status]
 
 
 VERIFICATION_COLUMNS = [
     "format",
     "prec.",
+    "method",
     "checked with",
     "top-1 = student",
     "top-1 = teacher",
@@ -105,6 +122,7 @@ VERIFICATION_COLUMNS = [
     "field acc",
     "student field acc",
     "size",
+    "export s",
     "verdict",
 ]
 

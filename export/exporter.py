@@ -6,8 +6,10 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,8 @@ import torch
 from edgedistill.errors import UserError, setting
 from edgedistill.export import to_coreml, to_executorch, to_tflite
 from edgedistill.export.bundle import Artifact, write_bundle
-from edgedistill.export.golden import Golden, build_golden, calibration_batches
+from edgedistill.export.golden import Golden, build_golden, calibration_batches, fine_tuning_batches
+from edgedistill.export.quantize import QAT_MODES, FineTuning, quantize_aware, quantize_pt2e
 from edgedistill.export.source import ExportSource
 from edgedistill.export.verify import Verdict, score_outputs
 from edgedistill.models import model_spec
@@ -58,9 +61,15 @@ def export_bundles(
     calibration: int,
     golden_count: int,
     report: Callable[[str], None] = lambda message: None,
+    qat: str = "auto",
+    fine_tuning: FineTuning | None = None,
 ) -> dict[str, tuple[Path, list[Artifact]]]:
-    """Export, verify and bundle; returns, per target, where its bundle landed and its artifacts."""
+    """Export, verify and bundle; returns, per target, where its bundle landed and its artifacts. int8 is
+    quantized after training, and fine-tuned quantization-aware when that misses the contract (``qat``
+    "auto") or always ("always")."""
     formats = check_request(targets, precision)
+    if qat not in QAT_MODES:
+        raise UserError(f"unknown {setting('qat', qat)}; choose one of {', '.join(QAT_MODES)}")
     report(f"golden set: {golden_count} field test images of {source.data}")
     golden = build_golden(source, golden_count)
     batches = calibration_batches(source, calibration) if precision == "int8" else []
@@ -70,10 +79,12 @@ def export_bundles(
     artifacts = {}
     for name in formats:
         report(f"exporting {name} {precision} ... (converter output: {out / LOG_NAME})")
+        path = work / FORMATS[name].FILENAME
         with output_to(out / LOG_NAME):
-            artifacts[name] = export_one(
-                FORMATS[name], source, golden, precision, batches, work / FORMATS[name].FILENAME
-            )
+            if precision == "int8" and hasattr(FORMATS[name], "int8_quantizer"):
+                artifacts[name] = export_int8(FORMATS[name], source, golden, batches, path, qat, fine_tuning, report)
+            else:
+                artifacts[name] = export_one(FORMATS[name], source, golden, precision, batches, path)
     results = {}
     for target in targets:
         chosen = [artifacts[name] for name in TARGETS[target]]
@@ -82,24 +93,80 @@ def export_bundles(
     return results
 
 
-def export_one(module, source: ExportSource, golden: Golden, precision: str, calibration: list, path: Path) -> Artifact:
-    """Export one format and check it; an exporter's failure becomes a failed verdict that names the operator."""
+def export_int8(
+    module,
+    source: ExportSource,
+    golden: Golden,
+    calibration: list,
+    path: Path,
+    qat: str,
+    fine_tuning: FineTuning | None,
+    report: Callable[[str], None] = lambda message: None,
+) -> Artifact:
+    """Post-training quantization, then quantization-aware distillation if asked or if the first missed the
+    contract; ships the one asked for ("always": QAT), else the one that passed or agreed more, and keeps
+    the other's verdict beside it for verification.md."""
+    attempts = [export_one(module, source, golden, "int8", calibration, path.with_name(f"ptq-{path.name}"))]
+    ptq = attempts[0].verdict
+    if qat == "always" or (qat == "auto" and not ptq.passed and ptq.size_bytes):  # size 0: the converter refused
+        report(f"  {module.NAME} post-training int8 agrees on {ptq.top1_agreement_student:.1%}: fine-tuning it ...")
+        qat_path = path.with_name(f"qat-{path.name}")
+        attempts.append(export_one(module, source, golden, "int8", calibration, qat_path, fine_tuning or FineTuning()))
+    if qat == "always":
+        chosen = attempts[-1]
+    else:
+        chosen = max(attempts, key=lambda a: (a.verdict.passed, a.verdict.top1_agreement_student or 0.0))
+    chosen.alternatives = [a for a in attempts if a is not chosen]
+    if chosen.path.exists():
+        chosen.path.rename(path)
+    chosen.path = path
+    return chosen
+
+
+def export_one(
+    module,
+    source: ExportSource,
+    golden: Golden,
+    precision: str,
+    calibration: list,
+    path: Path,
+    fine_tuning: FineTuning | None = None,
+) -> Artifact:
+    """Export one format and check it; an exporter's failure becomes a failed verdict that names the operator.
+    int8 of a PT2E format is quantized after training, or quantization-aware with ``fine_tuning``."""
     verdict = Verdict(module.NAME, precision, path.name, RUNTIMES[module.NAME])
     example = torch.from_numpy(golden.inputs[:1])
+    start = time.perf_counter()
+    quantization = {}
     try:
-        io = module.export(source.student, example, precision, calibration, path)
+        if not hasattr(module, "int8_quantizer"):
+            io = module.export(source.student, example, path, precision)
+        elif precision != "int8":
+            io = module.export(source.student, example, path)
+        else:
+            quantizer = module.int8_quantizer(qat=fine_tuning is not None)
+            quantization = {"method": "qat" if fine_tuning else "ptq", "calibration_views": len(calibration)}
+            if fine_tuning is None:
+                model = quantize_pt2e(source.student, example, quantizer, calibration, module.FOLD_QUANTIZE)
+            else:
+                views = fine_tuning_batches(source, fine_tuning.images, fine_tuning.batch_size)
+                model = quantize_aware(source.student, quantizer, calibration, views, fine_tuning, module.FOLD_QUANTIZE)
+                quantization["fine_tuning"] = {**asdict(fine_tuning), "target": "fp32 student", "data": source.data}
+            io = module.export(model, example, path, quantizer)
     except Exception as error:  # noqa: BLE001 - every converter raises its own types; the user needs the reason
         verdict.problems.append(explain_export_failure(module.NAME, source.info.arch, error))
-        return Artifact(path, {}, verdict)
+        return Artifact(path, {}, verdict, quantization)
+    verdict.export_seconds = time.perf_counter() - start
+    quantization = quantization and {**quantization, "seconds": round(verdict.export_seconds, 1)}
     verdict.size_bytes = _size(path)
     run = module.runner(path)
     if run is None:  # Core ML off macOS
         verdict.checked_with = "spec"
         verdict.problems += module.check_spec(path, (1, *golden.inputs.shape[1:]), len(source.info.classes), precision)
         verdict.notes.append("spec checked; run on macOS for numeric parity")
-        return Artifact(path, io, verdict)
+        return Artifact(path, io, verdict, quantization)
     logits = np.concatenate([run(golden.inputs[i : i + 1]) for i in range(len(golden.inputs))])
-    return Artifact(path, io, score_outputs(verdict, logits.reshape(len(golden.inputs), -1), golden))
+    return Artifact(path, io, score_outputs(verdict, logits.reshape(len(golden.inputs), -1), golden), quantization)
 
 
 def explain_export_failure(format_name: str, arch: str, error: Exception) -> str:

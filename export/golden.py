@@ -1,14 +1,16 @@
 """The golden set every artifact is checked on, here and on the device: field test images with
-the answers of the teacher and of the fp32 student; and the calibration views for int8."""
+the answers of the teacher and of the fp32 student; and the field-domain training views that int8
+is calibrated and fine-tuned on."""
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from edgedistill.augment import build_train_transform, reseed, view_seed
-from edgedistill.data import load_data, to_model_input
+from edgedistill.augment import build_train_transform
+from edgedistill.data import AugmentedViews, load_data, to_model_input
 from edgedistill.export.source import ExportSource
 from edgedistill.field import build_field_split
 from edgedistill.fileio import write_atomic
@@ -54,17 +56,36 @@ def build_golden(source: ExportSource, count: int, seed: int = 0) -> Golden:
 def calibration_batches(source: ExportSource, count: int, seed: int = 0) -> list[torch.Tensor]:
     """``count`` training images through the run's domain preset: int8 ranges set on the kind of
     pictures the model will be given, noise and exposure errors included."""
+    views = domain_views(source, seed)
+    picks = np.random.default_rng(seed).choice(len(views), size=min(count, len(views)), replace=False)
+    return [_model_input(views.render(int(index), 0)[None], source) for index in picks]
+
+
+def fine_tuning_batches(
+    source: ExportSource, count: int, batch_size: int, seed: int = 0
+) -> Callable[[int], Iterator[torch.Tensor]]:
+    """Batches of field-domain training views for quantization-aware fine-tuning: epoch e gives view e + 1
+    (view 0 calibrated) of the same ``count`` training images, in an order of its own."""
+    views = domain_views(source, seed)
+    picks = np.random.default_rng(seed).choice(len(views), size=min(count, len(views)), replace=False)
+
+    def epoch_batches(epoch: int) -> Iterator[torch.Tensor]:
+        order = np.random.default_rng([seed, epoch]).permutation(picks)
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            images = torch.stack([views.render(int(index), epoch + 1) for index in order[start : start + batch_size]])
+            yield _model_input(images, source)
+
+    return epoch_batches
+
+
+def domain_views(source: ExportSource, seed: int) -> AugmentedViews:
     data = load_data(source.data, source.info.image_size)
     transform = build_train_transform(source.domain, source.info.image_size)
-    picks = np.random.default_rng(seed).choice(
-        len(data.train.images), size=min(count, len(data.train.images)), replace=False
-    )
-    batches = []
-    for index in picks:
-        reseed(transform, view_seed(seed, int(index), 0))
-        view = torch.from_numpy(np.ascontiguousarray(transform(image=data.train.images[index])["image"]))
-        batches.append(to_model_input(view.permute(2, 0, 1)[None], source.info.mean, source.info.std).contiguous())
-    return batches
+    return AugmentedViews(data.train.images, data.train.labels, transform, seed)
+
+
+def _model_input(images: torch.Tensor, source: ExportSource) -> torch.Tensor:
+    return to_model_input(images, source.info.mean, source.info.std).contiguous()
 
 
 def save_golden(path: Path, golden: Golden) -> None:

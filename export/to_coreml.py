@@ -20,8 +20,9 @@ DELEGATE = "all compute units"
 DEQUANTIZE_OPS = {"constexpr_affine_dequantize", "constexpr_blockwise_shift_scale"}
 
 
-def export(model: nn.Module, example: torch.Tensor, precision: str, calibration: list, path: Path) -> dict:
-    """fp32: fp32 weights and compute; fp16: both fp16 (Core ML's default); int8: int8 weights, fp16 compute."""
+def export(model: nn.Module, example: torch.Tensor, path: Path, precision: str) -> dict:
+    """fp32: fp32 weights and compute; fp16: both fp16 (Core ML's default); int8: int8 weights, fp16 compute
+    (Core ML quantizes the weights itself, after conversion; the other formats take a PT2E graph)."""
     import coremltools as ct
 
     program = torch.export.export(model.eval(), (example,)).run_decompositions({})

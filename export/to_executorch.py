@@ -10,27 +10,32 @@ import torch
 from torch import nn
 
 from edgedistill.devices.harness import executorch_runner
-from edgedistill.export.quantize import quantize_pt2e
+from edgedistill.export.quantize import qat_config
 
 NAME = "executorch"
 FILENAME = "model.pte"
 PRECISIONS = ("fp32", "int8")
 DELEGATE = "xnnpack"
+FOLD_QUANTIZE = True  # weights stored as int8 in the graph: XNNPACK takes them so
 
 
-def export(model: nn.Module, example: torch.Tensor, precision: str, calibration: list, path: Path) -> dict:
-    """Write the program to ``path``; returns how to feed it (the manifest's input/output entries)."""
+def int8_quantizer(qat: bool = False):
+    """XNNPACK's quantizer: static int8, per-channel symmetric weights."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+
+    config = get_symmetric_quantization_config(is_per_channel=True)
+    return XNNPACKQuantizer().set_global(qat_config(config) if qat else config)
+
+
+def export(model: nn.Module, example: torch.Tensor, path: Path, quantizer=None) -> dict:
+    """Write the program of ``model`` (float, or int8 from ``quantizer``) to ``path``; returns how to feed
+    it (the manifest's input/output entries)."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    if precision == "int8":
-        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-            XNNPACKQuantizer,
-            get_symmetric_quantization_config,
-        )
-
-        quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
-        model = quantize_pt2e(model, example, quantizer, calibration)
     program = torch.export.export(model, (example,))
     lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
     path.write_bytes(lowered.buffer)

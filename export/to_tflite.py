@@ -11,24 +11,32 @@ import torch
 from torch import nn
 
 from edgedistill.devices.harness import tflite_runner
-from edgedistill.export.quantize import quantize_pt2e
+from edgedistill.export.quantize import qat_config
 
 NAME = "tflite"
 FILENAME = "model.tflite"
 PRECISIONS = ("fp32", "int8")
 DELEGATE = "xnnpack"
+FOLD_QUANTIZE = False  # litert-torch folds the quantize/dequantize pairs itself when it converts
 
 
-def export(model: nn.Module, example: torch.Tensor, precision: str, calibration: list, path: Path) -> dict:
+def int8_quantizer(qat: bool = False):
+    """LiteRT's quantizer: static full-integer int8, per-channel symmetric weights."""
+    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+
+    config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
+    return PT2EQuantizer().set_global(qat_config(config) if qat else config)
+
+
+def export(model: nn.Module, example: torch.Tensor, path: Path, quantizer=None) -> dict:
+    """Write the flatbuffer of ``model`` (float, or int8 from ``quantizer``) to ``path``; returns the
+    manifest's input/output entries, with the scale and zero point of integer ones."""
     import litert_torch
 
     quant_config = None
-    if precision == "int8":
-        from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    if quantizer is not None:
         from litert_torch.quantize.quant_config import QuantConfig
 
-        quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
-        model = quantize_pt2e(model, example, quantizer, calibration, fold=False)
         quant_config = QuantConfig(pt2e_quantizer=quantizer)
     litert_torch.convert(model, (example,), quant_config=quant_config).export(str(path))
     interpreter = _interpreter(path)

@@ -19,6 +19,7 @@ class Verdict:
     file: str
     checked_with: str  # the runtime, or "spec" where the format cannot run on this machine
     size_bytes: int = 0
+    export_seconds: float | None = None  # conversion, quantization and fine-tuning included
     top1_agreement_student: float | None = None
     top1_agreement_teacher: float | None = None
     max_abs_logit_diff: float | None = None
