@@ -16,9 +16,10 @@ from safetensors.torch import save_file
 from edgedistill.config import TrainConfig
 from edgedistill.devices.harness import sha256_of
 from edgedistill.errors import UserError
-from edgedistill.export.exporter import FORMATS, check_request, export_one
-from edgedistill.export.golden import Golden
-from edgedistill.export.source import ExportSource
+from edgedistill.export.exporter import FORMATS, check_request, export_int8, export_one
+from edgedistill.export.golden import Golden, build_golden, calibration_batches
+from edgedistill.export.quantize import FineTuning
+from edgedistill.export.source import ExportSource, load_source
 from edgedistill.export.verify import Verdict, score_outputs
 from edgedistill.models import create_model, load_checkpoint, model_info, save_checkpoint
 
@@ -88,6 +89,7 @@ def test_existing_bundles_are_kept_without_force(exported):
     (lambda tmp: tmp, [], "is not a run directory"),
     (lambda tmp: make_run(tmp / "r"), ["--target", "android", "--precision", "fp16"], "does not offer fp16"),
     (lambda tmp: make_run(tmp / "r"), ["--target", "watch"], "unknown --target 'watch'"),
+    (lambda tmp: make_run(tmp / "r"), ["--precision", "int8", "--qat", "sometimes"], "unknown --qat 'sometimes'"),
 ])  # fmt: skip
 def test_bad_export_requests_get_one_line(make, args, message, tmp_path):
     result = run_cli("export", str(make(tmp_path)), *args)
@@ -119,13 +121,16 @@ def test_int8_that_breaks_the_contract_is_marked_failed(tmp_path):
     bundle must land as .FAILED with its figures, and the command must exit non-zero."""
     run_dir = make_run(tmp_path / "r")
     result = run_cli(
-        "export", str(run_dir), "--target", "android", "--precision", "int8", "--calibration", "16", "--golden", "64"
-    )
+        "export", str(run_dir), "--target", "android", "--precision", "int8", "--calibration", "16", "--golden", "64",
+        "--qat", "never",
+    )  # fmt: skip
     assert result.returncode == 1 and "failed verification" in result.stderr
     assert not (run_dir / "export" / "android-int8").exists()
     manifest = json.loads((run_dir / "export" / "android-int8.FAILED" / "manifest.json").read_text())
     assert not manifest["passed"]
     assert all(a["top1_agreement_student"] is not None for a in manifest["artifacts"])
+    assert all(a["quantization"]["method"] == "ptq" and a["not_shipped"] == [] for a in manifest["artifacts"])
+    assert all(a["quantization"]["calibration_views"] == 16 for a in manifest["artifacts"])
     assert all(a["flipped_margin_median"] <= a["golden_margin_median"] for a in manifest["artifacts"])
     assert (
         "top-2 margin of the changed inputs"
@@ -151,6 +156,29 @@ def test_a_failed_agreement_says_how_close_the_changed_answers_were():
     assert verdict.flipped_margin_median == pytest.approx(5.0)
     agreeing = score_outputs(Verdict("tflite", "int8", "m.tflite", "LiteRT"), reference, golden)
     assert agreeing.passed and agreeing.flipped_margin_median is None
+
+
+@pytest.mark.parametrize("format_name", ["executorch", "tflite"])
+def test_quantization_aware_fine_tuning_agrees_more_than_post_training_int8(format_name, tmp_path):
+    """An untrained student answers on near-ties, so post-training int8 flips many of its answers; fine-tuned
+    quantization-aware towards the fp32 student on field-domain views, the int8 model agrees more with it on
+    the golden set (field test images it never saw), checked with the format's own runtime."""
+    run_dir = make_run(tmp_path / "r")
+    source = load_source(run_dir, None, None, None)
+    golden = build_golden(source, 200)
+    calibration = calibration_batches(source, 64)
+    module = FORMATS[format_name]
+    artifact = export_int8(
+        module, source, golden, calibration, tmp_path / module.FILENAME, "always", FineTuning(epochs=2, images=512)
+    )
+    (ptq,) = artifact.alternatives
+    assert artifact.quantization["method"] == "qat" and ptq.quantization["method"] == "ptq"
+    assert artifact.quantization["fine_tuning"]["epochs"] == 2 and artifact.quantization["seconds"] > 0
+    assert artifact.path == tmp_path / module.FILENAME and artifact.path.exists()
+    assert artifact.verdict.top1_agreement_student > ptq.verdict.top1_agreement_student, (
+        artifact.verdict.top1_agreement_student,
+        ptq.verdict.top1_agreement_student,
+    )
 
 
 @pytest.mark.parametrize("arch", MATRIX_STUDENTS)
