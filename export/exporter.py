@@ -147,7 +147,7 @@ def export_one(
             quantizer = module.int8_quantizer(qat=fine_tuning is not None)
             quantization = {"method": "qat" if fine_tuning else "ptq", "calibration_views": len(calibration)}
             if fine_tuning is None:
-                model = quantize_pt2e(source.student, example, quantizer, calibration, module.FOLD_QUANTIZE)
+                model = quantize_pt2e(source.student, quantizer, calibration, module.FOLD_QUANTIZE)
             else:
                 views = fine_tuning_batches(source, fine_tuning.images, fine_tuning.batch_size)
                 model = quantize_aware(source.student, quantizer, calibration, views, fine_tuning, module.FOLD_QUANTIZE)

@@ -1,0 +1,95 @@
+"""Post-training int8 against quantization-aware fine-tuning, beside fp32, for one run's student: what each
+keeps (top-1 agreement with the fp32 student and field accuracy on the golden set) and what it costs (size,
+p50 latency at batch 1 on this machine, export time).
+
+    python benchmarks/int8_methods.py --run runs/phone-XXXX        # about 5 minutes for the demo student
+
+Exports the android bundles (ExecuTorch and TFLite) three times, fp32, int8 with ``qat="never"`` and int8 with
+``qat="always"``, under ``RUN/int8-methods/``, then times every model with the host harness (one thread).
+A bundle already there is measured, not exported again, so a stopped benchmark goes on where it stopped.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+import edgedistill
+from edgedistill.fileio import write_json_atomic
+from edgedistill.provenance import provenance
+
+VARIANTS = {"fp32": ("fp32", "never"), "ptq": ("int8", "never"), "qat": ("int8", "always")}
+
+
+def bundle_of(root: Path, precision: str) -> Path | None:
+    """The android bundle under ``root``, passed or kept as .FAILED."""
+    return next((p for p in (root / f"android-{precision}", root / f"android-{precision}.FAILED") if p.is_dir()), None)
+
+
+def measure(run: Path, name: str, min_seconds: float, qat_epochs: int) -> list[dict]:
+    precision, qat = VARIANTS[name]
+    root = run / "int8-methods" / name
+    bundle = bundle_of(root, precision)
+    if bundle is None:
+        edgedistill.export_bundle(run, target="android", precision=precision, out=root, qat=qat, qat_epochs=qat_epochs)
+        bundle = bundle_of(root, precision)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    timings = edgedistill.bench(bundle, threads=1, min_seconds=min_seconds, out=root / "bench")
+    rows = []
+    for artifact in manifest["artifacts"]:
+        result = timings.get(artifact["file"])
+        rows.append(
+            {
+                "variant": name,
+                "format": artifact["format"],
+                "precision": precision,
+                "method": artifact.get("quantization", {}).get("method", "-"),
+                "top1_agreement_student": artifact["top1_agreement_student"],
+                "field_acc": artifact["field_acc"],
+                "student_field_acc": artifact["student_field_acc"],
+                "size_mb": artifact["size_bytes"] / 1e6,
+                "p50_ms": result["latency_ms"]["p50"] if isinstance(result, dict) else None,
+                "export_s": artifact.get("export_seconds"),
+                "passed": artifact["passed"],
+                "quantization": artifact.get("quantization"),
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", type=Path, required=True, help="a finished `edgedistill train` run")
+    parser.add_argument("--min-seconds", type=float, default=3.0, help="time each model at least this long")
+    parser.add_argument("--qat-epochs", type=int, default=2)
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/int8_methods_<run name>.json")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    out = args.out or Path(__file__).parent / "results" / f"int8_methods_{args.run.name}.json"
+    rows = []
+    for name in VARIANTS:
+        rows += measure(args.run, name, args.min_seconds, args.qat_epochs)
+        write_json_atomic(out, {**provenance(started), "run": str(args.run.resolve()), "rows": rows})
+    fp32 = {row["format"]: row for row in rows if row["variant"] == "fp32"}
+    table = Table("format", "method", "top-1 = fp32", "field acc", "size", "p50 ms", "vs fp32 p50", "vs fp32 size")
+    table.add_column("export s")
+    for row in rows:
+        base = fp32[row["format"]]
+        speed = base["p50_ms"] / row["p50_ms"] if row["p50_ms"] and base["p50_ms"] else None
+        row["speedup_vs_fp32"], row["smaller_vs_fp32"] = speed, base["size_mb"] / row["size_mb"]
+        table.add_row(
+            row["format"], f"{row['precision']} {row['method']}", f"{row['top1_agreement_student']:.1%}",
+            f"{row['field_acc']:.1%}", f"{row['size_mb']:.2f} MB", f"{row['p50_ms']:.3f}" if row["p50_ms"] else "-",
+            f"{speed:.1f}x" if speed else "-", f"{row['smaller_vs_fp32']:.1f}x",
+            f"{row['export_s']:.0f}" if row["export_s"] is not None else "-",
+        )  # fmt: skip
+    Console().print(table)
+    write_json_atomic(out, {**provenance(started), "run": str(args.run.resolve()), "rows": rows})
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()
