@@ -397,7 +397,8 @@ def export(
             table.add_row(*row[:-1])
         console.print(table)
         for row in verification_rows(artifacts):
-            console.print(f"  {row[0]} {row[1]} {row[2]}: {row[-1]}")
+            method = f" {row[2]}" if row[2] != "-" else ""  # int8: ptq or qat
+            console.print(f"  {row[0]} {row[1]}{method}: {row[-1]}")
         failed |= landed.name.endswith(".FAILED")
     if failed:
         fail("an artifact failed verification (figures above and in verification.md); its bundle is marked .FAILED")

@@ -69,10 +69,12 @@ def fine_tuning_batches(
     views = domain_views(source, seed)
     picks = np.random.default_rng(seed).choice(len(views), size=min(count, len(views)), replace=False)
 
+    size = min(batch_size, len(picks))  # a small training split still gets a batch per epoch
+
     def epoch_batches(epoch: int) -> Iterator[torch.Tensor]:
         order = np.random.default_rng([seed, epoch]).permutation(picks)
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            images = torch.stack([views.render(int(index), epoch + 1) for index in order[start : start + batch_size]])
+        for start in range(0, len(order) - size + 1, size):
+            images = torch.stack([views.render(int(index), epoch + 1) for index in order[start : start + size]])
             yield _model_input(images, source)
 
     return epoch_batches

@@ -144,6 +144,8 @@ def test_pareto_front_and_recommendation():
         "phone", 1, "android-int8.FAILED", "tflite", "int8", "q", 1.0, 0.1, 0.1, 1, None, 0.7, None, 1, "t"
     )
     assert recommendation([*measured, failed], "phone") == accurate  # fastest and as accurate, but failed its checks
+    passed = Measurement("phone", 1, "android-int8", "tflite", "int8", "q", 1.0, 0.1, 0.1, 1, None, 0.695, None, 1, "t")
+    assert recommendation([*measured, failed, passed], "phone") == passed  # int8 that passed: faster, within a point
 
 
 def test_not_a_bundle_and_unknown_devices_are_refused(benched, tmp_path):

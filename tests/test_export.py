@@ -17,7 +17,7 @@ from edgedistill.config import TrainConfig
 from edgedistill.devices.harness import sha256_of
 from edgedistill.errors import UserError
 from edgedistill.export.exporter import FORMATS, check_request, export_int8, export_one
-from edgedistill.export.golden import Golden, build_golden, calibration_batches
+from edgedistill.export.golden import Golden, build_golden, calibration_batches, fine_tuning_batches
 from edgedistill.export.quantize import FineTuning
 from edgedistill.export.source import ExportSource, load_source
 from edgedistill.export.verify import Verdict, score_outputs
@@ -179,6 +179,17 @@ def test_quantization_aware_fine_tuning_agrees_more_than_post_training_int8(form
         artifact.verdict.top1_agreement_student,
         ptq.verdict.top1_agreement_student,
     )
+
+
+def test_fine_tuning_views_are_new_each_epoch_and_fit_a_small_split(tmp_path):
+    """Each epoch is a new field-domain view of the same training images (view 0 calibrated), replayed
+    exactly when asked again; fewer images than a batch still give one batch per epoch."""
+    source = load_source(make_run(tmp_path / "r"), None, None, None)
+    batches = fine_tuning_batches(source, count=10, batch_size=64)
+    first, second = list(batches(0)), list(batches(1))
+    assert [b.shape for b in first] == [(10, 3, 32, 32)] and len(second) == 1
+    assert not torch.equal(first[0], second[0])
+    assert torch.equal(next(iter(batches(0))), first[0])
 
 
 @pytest.mark.parametrize("arch", MATRIX_STUDENTS)
