@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-METHODS = ("ptq", "qat")
 QAT_MODES = ("auto", "always", "never")
 
 
