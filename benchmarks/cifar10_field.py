@@ -178,6 +178,8 @@ def export_and_bench(run_dir: Path, variant: str, subset: Path, precisions: list
             precision,
             "--out",
             str(export_dir),
+            "--qat",
+            "never",  # its recorded int8 rows are post-training; benchmarks/int8_methods.py compares the methods
             "--force",
         ]
         subprocess.run(command, check=False)  # a bundle that fails verification is still measured, marked .FAILED

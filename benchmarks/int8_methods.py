@@ -2,7 +2,7 @@
 keeps (top-1 agreement with the fp32 student and field accuracy on the golden set) and what it costs (size,
 p50 latency at batch 1 on this machine, export time).
 
-    python benchmarks/int8_methods.py --run runs/phone-XXXX        # about 5 minutes for the demo student
+    python benchmarks/int8_methods.py --run runs/phone-XXXX        # about 3 minutes for the demo student
 
 Exports the android bundles (ExecuTorch and TFLite) three times, fp32, int8 with ``qat="never"`` and int8 with
 ``qat="always"``, under ``RUN/int8-methods/``, then times every model with the host harness (one thread).
@@ -60,6 +60,15 @@ def measure(run: Path, name: str, min_seconds: float, qat_epochs: int) -> list[d
     return rows
 
 
+def ratio(base: float | None, value: float | None) -> float | None:
+    return base / value if base and value else None
+
+
+def shown(value: float | None, form: str) -> str:
+    """A figure, or "-" where an export or a timing failed."""
+    return form.format(value) if value is not None else "-"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, required=True, help="a finished `edgedistill train` run")
@@ -78,13 +87,13 @@ def main() -> None:
     table.add_column("export s")
     for row in rows:
         base = fp32[row["format"]]
-        speed = base["p50_ms"] / row["p50_ms"] if row["p50_ms"] and base["p50_ms"] else None
-        row["speedup_vs_fp32"], row["smaller_vs_fp32"] = speed, base["size_mb"] / row["size_mb"]
+        row["speedup_vs_fp32"] = ratio(base["p50_ms"], row["p50_ms"])
+        row["smaller_vs_fp32"] = ratio(base["size_mb"], row["size_mb"])
         table.add_row(
-            row["format"], f"{row['precision']} {row['method']}", f"{row['top1_agreement_student']:.1%}",
-            f"{row['field_acc']:.1%}", f"{row['size_mb']:.2f} MB", f"{row['p50_ms']:.3f}" if row["p50_ms"] else "-",
-            f"{speed:.1f}x" if speed else "-", f"{row['smaller_vs_fp32']:.1f}x",
-            f"{row['export_s']:.0f}" if row["export_s"] is not None else "-",
+            row["format"], f"{row['precision']} {row['method']}", shown(row["top1_agreement_student"], "{:.1%}"),
+            shown(row["field_acc"], "{:.1%}"), shown(row["size_mb"], "{:.2f} MB"), shown(row["p50_ms"], "{:.3f}"),
+            shown(row["speedup_vs_fp32"], "{:.1f}x"), shown(row["smaller_vs_fp32"], "{:.1f}x"),
+            shown(row["export_s"], "{:.0f}"),
         )  # fmt: skip
     Console().print(table)
     write_json_atomic(out, {**provenance(started), "run": str(args.run.resolve()), "rows": rows})

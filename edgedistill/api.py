@@ -123,6 +123,8 @@ def export_bundle(
         raise UserError(f"target must be one of {[*TARGETS, 'all']}, got {target!r}")
     check_request(targets, precision)
     source = load_source(Path(run_dir), None, None, None)
+    if qat_epochs < 1:
+        raise UserError(f"{setting('qat_epochs')} must be at least 1, got {qat_epochs}")
     out = Path(out) if out else source.default_out
     fine_tuning = FineTuning(epochs=qat_epochs)
     results = export_bundles(source, targets, precision, out, calibration, golden, qat=qat, fine_tuning=fine_tuning)

@@ -47,8 +47,11 @@ def write_bundle(final: Path, artifacts: list[Artifact], golden: Golden, source:
         entries.append({**artifact.io, **artifact.verdict.to_json(), "file": name})
         if artifact.quantization:
             entries[-1]["quantization"] = artifact.quantization
+        if artifact.quantization or artifact.alternatives:  # the other int8 method's figures; its file is not here
             tried = artifact.alternatives
-            entries[-1]["not_shipped"] = [{**a.verdict.to_json(), "quantization": a.quantization} for a in tried]
+            entries[-1]["not_shipped"] = [
+                {**a.verdict.to_json(), "file": None, "quantization": a.quantization} for a in tried
+            ]
         if (staging / name).exists():
             entries[-1]["sha256"] = sha256_of(staging / name)
     save_golden(staging / "golden.npz", golden)

@@ -78,11 +78,15 @@ def export_bundles(
     work.mkdir(parents=True)
     artifacts = {}
     for name in formats:
-        report(f"exporting {name} {precision} ... (converter output: {out / LOG_NAME})")
+        then = " (fine-tuned quantization-aware if it misses the contract)" if qat == "auto" else ""
+        then = " and quantization-aware" if qat == "always" else then
+        if precision != "int8" or not hasattr(FORMATS[name], "int8_quantizer"):
+            then = ""
+        report(f"exporting {name} {precision}{then} ... (converter output: {out / LOG_NAME})")
         path = work / FORMATS[name].FILENAME
         with output_to(out / LOG_NAME):
             if precision == "int8" and hasattr(FORMATS[name], "int8_quantizer"):
-                artifacts[name] = export_int8(FORMATS[name], source, golden, batches, path, qat, fine_tuning, report)
+                artifacts[name] = export_int8(FORMATS[name], source, golden, batches, path, qat, fine_tuning)
             else:
                 artifacts[name] = export_one(FORMATS[name], source, golden, precision, batches, path)
     results = {}
@@ -101,25 +105,23 @@ def export_int8(
     path: Path,
     qat: str,
     fine_tuning: FineTuning | None,
-    report: Callable[[str], None] = lambda message: None,
 ) -> Artifact:
     """Post-training quantization, then quantization-aware distillation if asked or if the first missed the
-    contract; ships the one asked for ("always": QAT), else the one that passed or agreed more, and keeps
-    the other's verdict beside it for verification.md."""
+    contract; ships the one asked for ("always": QAT, unless it could not be exported), else the one that
+    passed or agreed more, and keeps the other beside it for the manifest and verification.md."""
     attempts = [export_one(module, source, golden, "int8", calibration, path.with_name(f"ptq-{path.name}"))]
     ptq = attempts[0].verdict
-    if qat == "always" or (qat == "auto" and not ptq.passed and ptq.size_bytes):  # size 0: the converter refused
-        report(f"  {module.NAME} post-training int8 agrees on {ptq.top1_agreement_student:.1%}: fine-tuning it ...")
+    if ptq.size_bytes and (qat == "always" or (qat == "auto" and not ptq.passed)):  # size 0: the converter refused
         qat_path = path.with_name(f"qat-{path.name}")
         attempts.append(export_one(module, source, golden, "int8", calibration, qat_path, fine_tuning or FineTuning()))
-    if qat == "always":
+    if qat == "always" and attempts[-1].verdict.size_bytes:
         chosen = attempts[-1]
     else:
         chosen = max(attempts, key=lambda a: (a.verdict.passed, a.verdict.top1_agreement_student or 0.0))
     chosen.alternatives = [a for a in attempts if a is not chosen]
     if chosen.path.exists():
         chosen.path.rename(path)
-    chosen.path = path
+    chosen.path, chosen.verdict.file = path, path.name
     return chosen
 
 
@@ -138,6 +140,11 @@ def export_one(
     example = torch.from_numpy(golden.inputs[:1])
     start = time.perf_counter()
     quantization = {}
+    if precision == "int8" and hasattr(module, "int8_quantizer"):
+        quantization = {"method": "qat" if fine_tuning else "ptq", "data": source.data, "domain": source.domain}
+        quantization["calibration_views"] = len(calibration)
+        if fine_tuning is not None:
+            quantization["fine_tuning"] = {**asdict(fine_tuning), "target": "fp32 student"}
     try:
         if not hasattr(module, "int8_quantizer"):
             io = module.export(source.student, example, path, precision)
@@ -145,13 +152,11 @@ def export_one(
             io = module.export(source.student, example, path)
         else:
             quantizer = module.int8_quantizer(qat=fine_tuning is not None)
-            quantization = {"method": "qat" if fine_tuning else "ptq", "calibration_views": len(calibration)}
             if fine_tuning is None:
                 model = quantize_pt2e(source.student, quantizer, calibration, module.FOLD_QUANTIZE)
             else:
                 views = fine_tuning_batches(source, fine_tuning.images, fine_tuning.batch_size)
                 model = quantize_aware(source.student, quantizer, calibration, views, fine_tuning, module.FOLD_QUANTIZE)
-                quantization["fine_tuning"] = {**asdict(fine_tuning), "target": "fp32 student", "data": source.data}
             io = module.export(model, example, path, quantizer)
     except Exception as error:  # noqa: BLE001 - every converter raises its own types; the user needs the reason
         verdict.problems.append(explain_export_failure(module.NAME, source.info.arch, error))

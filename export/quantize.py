@@ -69,13 +69,14 @@ def qat_config(config):
     and litert-torch 0.10's conv-BatchNorm QAT annotator fails under torchao 0.18."""
     from torchao.quantization.pt2e import FakeQuantize, HistogramObserver, MovingAveragePerChannelMinMaxObserver
 
-    activation = dataclasses.replace(
-        config.input_activation, observer_or_fake_quant_ctr=FakeQuantize.with_args(observer=HistogramObserver)
-    )
-    weight = dataclasses.replace(
-        config.weight,
-        observer_or_fake_quant_ctr=FakeQuantize.with_args(observer=MovingAveragePerChannelMinMaxObserver),
-    )
+    def fake_quantized(spec, observer):  # the runtime's own observer settings (its scale floor) carried over
+        keywords = spec.observer_or_fake_quant_ctr.p.keywords
+        return dataclasses.replace(
+            spec, observer_or_fake_quant_ctr=FakeQuantize.with_args(observer=observer, **keywords)
+        )
+
+    activation = fake_quantized(config.input_activation, HistogramObserver)
+    weight = fake_quantized(config.weight, MovingAveragePerChannelMinMaxObserver)
     return dataclasses.replace(config, input_activation=activation, output_activation=activation, weight=weight)
 
 
