@@ -242,9 +242,8 @@ def test_a_small_input_stem_exports_and_passes_on_every_format(arch, tmp_path):
         assert verdict.checked_with == "spec" or verdict.top1_agreement_student == 1.0
 
 
-def test_an_operator_a_format_cannot_take_is_named():
-    """A model with an operation no phone runtime converts (a determinant): every converter refuses,
-    and the verdict names the operator instead of a stack trace."""
+def determinant_model() -> tuple[torch.nn.Module, Golden, object]:
+    """A model with an operation no phone runtime converts (a determinant), its golden set and its info."""
 
     class Determinant(torch.nn.Module):
         def __init__(self):
@@ -258,12 +257,32 @@ def test_an_operator_a_format_cannot_take_is_named():
     inputs = torch.randn(4, 3, 8, 8)
     logits = model(inputs).detach().numpy()
     golden = Golden(inputs.numpy(), logits.argmax(1), np.zeros(4, int), np.ones(4, int), ("none",), logits, None)
-    info = model_info(model, "det", CLASSES, 8)
+    return model, golden, model_info(model, "det", CLASSES, 8)
+
+
+def test_an_operator_a_format_cannot_take_is_named():
+    """A model with an operation no phone runtime converts (a determinant): every converter refuses,
+    and the verdict names the operator instead of a stack trace."""
+    model, golden, info = determinant_model()
     source = ExportSource(model, info, None, None, "demo", "phone", {}, None)
     for name, module in FORMATS.items():
         verdict = export_one(module, source, golden, "fp32", [], Path(tempfile.mkdtemp()) / module.FILENAME).verdict
         assert len(verdict.problems) == 1 and "det" in verdict.problems[0], (name, verdict.problems)
         assert verdict.problems[0].startswith(f"cannot export timm:det to {name}")
+
+
+@pytest.mark.parametrize("format_name", ["executorch", "tflite"])
+def test_int8_of_a_model_the_converter_refuses_is_not_fine_tuned(format_name, tmp_path):
+    """Fine-tuning cannot help an operator the runtime lacks: even with qat="always" the refusal is the verdict,
+    named once, and the manifest's method says what was tried."""
+    model, golden, info = determinant_model()
+    source = ExportSource(model, info, None, None, "demo", "phone", {}, None)
+    calibration = [torch.from_numpy(golden.inputs[i : i + 1]) for i in range(2)]
+    module = FORMATS[format_name]
+    artifact = export_int8(module, source, golden, calibration, tmp_path / module.FILENAME, "always", FineTuning())
+    assert artifact.alternatives == [] and artifact.quantization["method"] == "ptq"
+    assert len(artifact.verdict.problems) == 1 and "det" in artifact.verdict.problems[0]
+    assert artifact.verdict.file == module.FILENAME
 
 
 def test_a_target_whose_converter_is_not_installed_is_refused_before_any_work(monkeypatch):
