@@ -28,6 +28,11 @@ FORMATS = {module.NAME: module for module in (to_executorch, to_tflite, to_corem
 TARGETS = {"android": ("executorch", "tflite"), "ios": ("coreml", "executorch")}
 LOG_NAME = "export.log"
 RUNTIMES = {"executorch": "executorch", "tflite": "litert", "coreml": "predict"}
+QAT_PLANS = {  # what the progress line promises for PT2E int8, per --qat
+    "auto": " (fine-tuned quantization-aware if it misses the contract)",
+    "always": " and quantization-aware",
+    "never": "",
+}
 CONVERTER_MODULES = {  # what each format's converter imports; pip's extra of the same name brings them
     "executorch": ("executorch", "torchao"),
     "tflite": ("litert_torch", "ai_edge_litert", "torchao"),
@@ -78,17 +83,15 @@ def export_bundles(
     work.mkdir(parents=True)
     artifacts = {}
     for name in formats:
-        then = " (fine-tuned quantization-aware if it misses the contract)" if qat == "auto" else ""
-        then = " and quantization-aware" if qat == "always" else then
-        if precision != "int8" or not hasattr(FORMATS[name], "int8_quantizer"):
-            then = ""
+        module, path = FORMATS[name], work / FORMATS[name].FILENAME
+        pt2e_int8 = quantized_in_pt2e(module, precision)
+        then = QAT_PLANS[qat] if pt2e_int8 else ""
         report(f"exporting {name} {precision}{then} ... (converter output: {out / LOG_NAME})")
-        path = work / FORMATS[name].FILENAME
         with output_to(out / LOG_NAME):
-            if precision == "int8" and hasattr(FORMATS[name], "int8_quantizer"):
-                artifacts[name] = export_int8(FORMATS[name], source, golden, batches, path, qat, fine_tuning)
+            if pt2e_int8:
+                artifacts[name] = export_int8(module, source, golden, batches, path, qat, fine_tuning)
             else:
-                artifacts[name] = export_one(FORMATS[name], source, golden, precision, batches, path)
+                artifacts[name] = export_one(module, source, golden, precision, batches, path)
     results = {}
     for target in targets:
         chosen = [artifacts[name] for name in TARGETS[target]]
@@ -140,7 +143,7 @@ def export_one(
     example = torch.from_numpy(golden.inputs[:1])
     start = time.perf_counter()
     quantization = {}
-    if precision == "int8" and hasattr(module, "int8_quantizer"):
+    if quantized_in_pt2e(module, precision):
         quantization = {"method": "qat" if fine_tuning else "ptq", "data": source.data, "domain": source.domain}
         quantization["calibration_views"] = len(calibration)
         if fine_tuning is not None:
@@ -162,7 +165,8 @@ def export_one(
         verdict.problems.append(explain_export_failure(module.NAME, source.info.arch, error))
         return Artifact(path, {}, verdict, quantization)
     verdict.export_seconds = time.perf_counter() - start
-    quantization = quantization and {**quantization, "seconds": round(verdict.export_seconds, 1)}
+    if quantization:
+        quantization["seconds"] = round(verdict.export_seconds, 1)
     verdict.size_bytes = _size(path)
     run = module.runner(path)
     if run is None:  # Core ML off macOS
@@ -172,6 +176,11 @@ def export_one(
         return Artifact(path, io, verdict, quantization)
     logits = np.concatenate([run(golden.inputs[i : i + 1]) for i in range(len(golden.inputs))])
     return Artifact(path, io, score_outputs(verdict, logits.reshape(len(golden.inputs), -1), golden), quantization)
+
+
+def quantized_in_pt2e(module, precision: str) -> bool:
+    """int8 of a format that takes a PT2E-quantized graph (ExecuTorch, TFLite); Core ML quantizes its own."""
+    return precision == "int8" and hasattr(module, "int8_quantizer")
 
 
 def explain_export_failure(format_name: str, arch: str, error: Exception) -> str:

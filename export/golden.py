@@ -57,8 +57,7 @@ def calibration_batches(source: ExportSource, count: int, seed: int = 0) -> list
     """``count`` training images through the run's domain preset: int8 ranges set on the kind of
     pictures the model will be given, noise and exposure errors included."""
     views = domain_views(source, seed)
-    picks = np.random.default_rng(seed).choice(len(views), size=min(count, len(views)), replace=False)
-    return [_model_input(views.render(int(index), 0)[None], source) for index in picks]
+    return [_model_input(views.render(int(index), 0)[None], source) for index in _draw(views, count, seed)]
 
 
 def fine_tuning_batches(
@@ -67,8 +66,7 @@ def fine_tuning_batches(
     """Batches of field-domain training views for quantization-aware fine-tuning: epoch e gives view e + 1
     (view 0 calibrated) of the same ``count`` training images, in an order of its own."""
     views = domain_views(source, seed)
-    picks = np.random.default_rng(seed).choice(len(views), size=min(count, len(views)), replace=False)
-
+    picks = _draw(views, count, seed)
     size = min(batch_size, len(picks))  # a small training split still gets a batch per epoch
 
     def epoch_batches(epoch: int) -> Iterator[torch.Tensor]:
@@ -84,6 +82,10 @@ def domain_views(source: ExportSource, seed: int) -> AugmentedViews:
     data = load_data(source.data, source.info.image_size)
     transform = build_train_transform(source.domain, source.info.image_size)
     return AugmentedViews(data.train.images, data.train.labels, transform, seed)
+
+
+def _draw(views: AugmentedViews, count: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).choice(len(views), size=min(count, len(views)), replace=False)
 
 
 def _model_input(images: torch.Tensor, source: ExportSource) -> torch.Tensor:
