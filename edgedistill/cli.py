@@ -95,7 +95,11 @@ def train(
         str, typer.Option(help="Optimiser of the students: sgd (Nesterov momentum 0.9) or adamw.")
     ] = TrainConfig.optimizer,
     lr: Annotated[
-        float | None, typer.Option(help="Peak learning rate of the students. Default: 0.2 with sgd, 3e-3 with adamw.")
+        float | None,
+        typer.Option(
+            help="Peak learning rate of the students. Default: 0.2 with sgd, 3e-3 with adamw, at --batch-size 128; "
+            "scaled with the batch size (linearly for sgd, by its square root for adamw)."
+        ),
     ] = TrainConfig.lr,
     weight_decay: Annotated[
         float | None, typer.Option(help="Of the students. Default: 5e-4 with sgd, 0.05 with adamw.")
@@ -104,7 +108,10 @@ def train(
         str, typer.Option(help="Optimiser of a teacher trained in the run: sgd or adamw.")
     ] = TrainConfig.teacher_optimizer,
     teacher_lr: Annotated[
-        float | None, typer.Option(help="Peak learning rate of a teacher trained in the run. Default: its optimiser's.")
+        float | None,
+        typer.Option(
+            help="Peak learning rate of a teacher trained in the run. Default: its optimiser's, scaled alike."
+        ),
     ] = TrainConfig.teacher_lr,
     teacher_weight_decay: Annotated[
         float | None, typer.Option(help="Of a teacher trained in the run. Default: its optimiser's.")

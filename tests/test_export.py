@@ -158,6 +158,21 @@ def test_a_failed_agreement_says_how_close_the_changed_answers_were():
     assert agreeing.passed and agreeing.flipped_margin_median is None
 
 
+def test_fp32_logits_are_held_to_their_own_scale():
+    """fp32 keeps about seven digits: logits near 1e5 differ by about 0.1 in a faithful export and must pass;
+    at the same scale a difference of 10, and at a scale of 5 a difference of 0.01, must not."""
+    reference = np.array([[1e5, -3e4, 2e3], [-5e4, 8e4, 1.0]] * 10, np.float32)
+    golden = Golden(reference, np.zeros(20, int), np.zeros(20, int), np.zeros(20, int), ("x",), reference, None)
+    rounded = reference + np.float32(0.12)
+    assert score_outputs(Verdict("tflite", "fp32", "m.tflite", "LiteRT"), rounded, golden).passed
+    off = score_outputs(Verdict("tflite", "fp32", "m.tflite", "LiteRT"), reference + np.float32(10.0), golden)
+    assert not off.passed and "> 1.00e+00 (1e-03 + 1e-05 x the student's largest |logit|, 1e+05)" in off.problems[0]
+    small = reference / np.float32(2e4)
+    golden = Golden(small, np.zeros(20, int), np.zeros(20, int), np.zeros(20, int), ("x",), small, None)
+    assert score_outputs(Verdict("tflite", "fp32", "m.tflite", "LiteRT"), small + np.float32(5e-4), golden).passed
+    assert not score_outputs(Verdict("tflite", "fp32", "m.tflite", "LiteRT"), small + np.float32(0.01), golden).passed
+
+
 @pytest.mark.parametrize("format_name", ["executorch", "tflite"])
 def test_quantization_aware_fine_tuning_agrees_more_than_post_training_int8(format_name, tmp_path):
     """An untrained student answers on near-ties, so post-training int8 flips many of its answers; fine-tuned

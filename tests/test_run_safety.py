@@ -141,7 +141,7 @@ def test_resume_refuses_options_that_contradict_the_run(finished_run, tmp_path):
     copy = copy_run(run, tmp_path / "copy")
     before = snapshot(copy)
     refused = run_cli("train", "--resume", "--out", str(copy), "--epochs", "5", "--lr", "0.1", "--data", str(data))
-    one_line(refused, "--epochs 5 (the run has 1)", "--lr 0.1 (the run has 0.2)")
+    one_line(refused, "--epochs 5 (the run has 1)", "--lr 0.1 (the run has 0.0125)")
     assert "--data" not in refused.stderr  # the same data folder, given again, agrees with the run
     assert snapshot(copy) == before
     one_line(run_cli("train", "--resume", "--force", "--out", str(copy)), "pass one of them")
