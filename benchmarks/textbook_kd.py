@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
+from edgedistill.accelerator import resolve
 from edgedistill.augment import build_train_transform
 from edgedistill.config import PYTHON_MODULE, TrainConfig
 from edgedistill.data import AugmentedViews, ImageSet, load_data, to_model_input
@@ -55,17 +56,28 @@ def crop_and_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
 
 
 def fit_textbook(
-    student, info, teacher, teacher_info, train: ImageSet, cfg: TrainConfig, epochs: int, lr: float, domain_views=None
+    student,
+    info,
+    teacher,
+    teacher_info,
+    train: ImageSet,
+    cfg: TrainConfig,
+    epochs: int,
+    lr: float,
+    domain_views=None,
+    device: torch.device | str = "cpu",
 ) -> float:
     """Train ``student`` in place with the textbook loop; returns the seconds it took. ``cfg`` holds the
     temperature and alpha the run distilled with. ``domain_views`` (the kit's AugmentedViews of ``train``)
-    replaces crop-and-flip, to tell the views' share of a difference from the recipe's."""
+    replaces crop-and-flip, to tell the views' share of a difference from the recipe's. Both models move to
+    ``device``; the views are made on the CPU, as a DataLoader's would be."""
     loss = make_loss("kd", cfg.temperature, cfg.alpha)
     steps = len(epoch_order(train.labels, cfg.seed, 0, cfg.unlabeled_ratio)) // cfg.batch_size
     optimizer = torch.optim.SGD(student.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps)
     generator = torch.Generator().manual_seed(cfg.seed)
-    teacher.eval()
+    student.to(device)
+    teacher.to(device).eval()
     started = time.perf_counter()
     for epoch in range(epochs):
         student.train()
@@ -77,10 +89,11 @@ def fit_textbook(
                 views = crop_and_flip(pixels, generator)
             else:
                 views = torch.stack([domain_views.render(int(index), epoch) for index in chosen])
+            views, labels = views.to(device), torch.from_numpy(train.labels[chosen]).to(device)
             with torch.no_grad():
                 target = teacher(to_model_input(views, teacher_info.mean, teacher_info.std))
             logits = student(to_model_input(views, info.mean, info.std))
-            value = loss(logits, target, torch.from_numpy(train.labels[chosen]))["loss"]
+            value = loss(logits, target, labels)["loss"]
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             optimizer.step()
@@ -96,7 +109,9 @@ def fresh_student(cfg: TrainConfig, classes: list[str]):
     return model, model_info(model, arch, classes, cfg.image_size, cfg.stem)
 
 
-def tune_lr(cfg: TrainConfig, kd_set: ImageSet, teacher, teacher_info, classes: list[str], epochs: int) -> list[dict]:
+def tune_lr(
+    cfg: TrainConfig, kd_set: ImageSet, teacher, teacher_info, classes: list[str], epochs: int, device: torch.device
+) -> list[dict]:
     """One short run per candidate without a tenth of the labeled images, scored on them (clean views)."""
     labeled = np.flatnonzero(kd_set.labels != UNLABELED)
     held = np.random.default_rng([cfg.seed, 7]).permutation(labeled)[: max(1, len(labeled) // 10)]
@@ -106,7 +121,7 @@ def tune_lr(cfg: TrainConfig, kd_set: ImageSet, teacher, teacher_info, classes: 
     rows = []
     for lr in LEARNING_RATES:
         student, info = fresh_student(cfg, classes)
-        fit_textbook(student, info, teacher, teacher_info, train, cfg, epochs, lr)
+        fit_textbook(student, info, teacher, teacher_info, train, cfg, epochs, lr, device=device)
         logits = predict_logits(student, validation, info.mean, info.std)
         rows.append({"lr": lr, "val_clean_acc": accuracy(logits, kd_set.labels[held])})
         print(f"lr {lr}: validation {rows[-1]['val_clean_acc']:.1%}", flush=True)
@@ -121,6 +136,7 @@ def main() -> None:
     parser.add_argument(
         "--domain-views", action="store_true", help="the run's domain views instead of crop-and-flip (an ablation)"
     )
+    parser.add_argument("--device", default="auto", help="as edgedistill train's --device")
     parser.add_argument("--out", type=Path, help="default: benchmarks/results/textbook_kd_<run name>.json")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -135,7 +151,8 @@ def main() -> None:
     kd_set = with_unlabeled(data, cfg.unlabeled, cfg.unlabeled_ratio, cfg.image_size, cfg.seed)
     epochs = 1 if args.quick else cfg.epochs
     untuned = args.quick or args.lr is not None
-    tuning = [] if untuned else tune_lr(cfg, kd_set, teacher, teacher_info, data.classes, max(1, epochs // 4))
+    device = resolve(args.device).device
+    tuning = [] if untuned else tune_lr(cfg, kd_set, teacher, teacher_info, data.classes, max(1, epochs // 4), device)
     lr = max(tuning, key=lambda row: row["val_clean_acc"])["lr"] if tuning else (args.lr or 0.1)
     student, info = fresh_student(cfg, data.classes)
     views = None
@@ -143,7 +160,7 @@ def main() -> None:
         views = AugmentedViews(
             kd_set.images, kd_set.labels, build_train_transform(cfg.domain, cfg.image_size), cfg.seed
         )
-    seconds = fit_textbook(student, info, teacher, teacher_info, kd_set, cfg, epochs, lr, views)
+    seconds = fit_textbook(student, info, teacher, teacher_info, kd_set, cfg, epochs, lr, views, device)
     splits = {
         "clean_acc": data.test,
         "field_acc": build_field_split(data.test, CAMERA_CORRUPTIONS, cfg.field_grid),
