@@ -104,6 +104,13 @@ def train(
     weight_decay: Annotated[
         float | None, typer.Option(help="Of the students. Default: 5e-4 with sgd, 0.05 with adamw.")
     ] = TrainConfig.weight_decay,
+    clip_grad: Annotated[
+        float,
+        typer.Option(
+            help="The students' gradient norm is clipped to this each step (DKD and DIST spike where KD does not); "
+            "0 turns it off."
+        ),
+    ] = TrainConfig.clip_grad,
     teacher_optimizer: Annotated[
         str, typer.Option(help="Optimiser of a teacher trained in the run: sgd or adamw.")
     ] = TrainConfig.teacher_optimizer,
@@ -193,7 +200,7 @@ def train(
             student_weights=str(student_weights) if student_weights else None,
             pretrained=pretrained, stem=stem, teacher_stem=teacher_stem, epochs=epochs, teacher_epochs=teacher_epochs,
             image_size=image_size,
-            batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+            batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay, clip_grad=clip_grad,
             teacher_optimizer=teacher_optimizer, teacher_lr=teacher_lr, teacher_weight_decay=teacher_weight_decay,
             loss=loss, temperature=parse_setting(temperature, "temperature"), alpha=parse_setting(alpha, "alpha"),
             sweep_epochs=sweep_epochs, seed=seed, workers=workers, field_grid=field_grid,

@@ -48,6 +48,7 @@ class TrainConfig:
     optimizer: str = "sgd"  # of the students: sgd (Nesterov momentum 0.9) or adamw
     lr: float | None = None  # peak learning rate of the students; None: their optimiser's default
     weight_decay: float | None = None  # None: the optimiser's default
+    clip_grad: float = 5.0  # of the students: the gradient's norm is clipped to this each step; 0: unclipped
     teacher_optimizer: str = "adamw"  # of a teacher trained in the run
     teacher_lr: float | None = None  # None: the teacher optimiser's default
     teacher_weight_decay: float | None = None
@@ -117,8 +118,9 @@ def default_lr(optimizer: str, batch_size: int) -> float:
 
 def upgrade_saved_run(settings: dict) -> None:
     """A run's config.yaml saved before the optimisers were settings trained AdamW for all, the teacher at the
-    students' --lr unless --teacher-lr was given: said so in ``settings``, so that it resumes or re-runs as it
-    trained (its checkpoints hold AdamW's state)."""
+    students' --lr unless --teacher-lr was given, and one saved before gradient clipping trained unclipped: said
+    so in ``settings``, so that it resumes or re-runs as it trained (its checkpoints hold AdamW's state)."""
+    settings.setdefault("clip_grad", 0.0)  # saved before clipping existed: it trained unclipped
     if "optimizer" in settings:
         return
     settings.update(optimizer="adamw", teacher_optimizer="adamw")
@@ -183,6 +185,7 @@ RANGES: dict[str, tuple[type, float, float | None]] = {
     "teacher_lr": (float, 0.0, None),
     "weight_decay": (float, 0.0, None),
     "teacher_weight_decay": (float, 0.0, None),
+    "clip_grad": (float, 0.0, None),
     "temperature": (float, 0.01, None),
     "alpha": (float, 0.0, 1.0),
     "sweep_epochs": (int, 1, None),

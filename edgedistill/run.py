@@ -231,6 +231,7 @@ def run(
             cfg.unlabeled_ratio,
             accelerator,
             optimizer,
+            clip_grad=0.0 if name == TEACHER.name else cfg.clip_grad,  # the teacher's recipe is its own
         )
         checkpoint = run_dir / "checkpoints" / f"{name}.pt"
         fit(name, model, info, views, settings, checkpoint, teacher() if teacher else None, progress)

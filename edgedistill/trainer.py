@@ -39,6 +39,7 @@ class StageSettings:
     unlabeled_ratio: float = 1.0  # unlabeled views per labeled image in each epoch (KL term only)
     accelerator: Accelerator = CPU
     optimizer: str = "sgd"  # or "adamw"
+    clip_grad: float = 0.0  # the gradient's norm is clipped to this each step; 0: unclipped
 
 
 @dataclass
@@ -117,7 +118,19 @@ def fit(
         view = teacher.cache.view_for_epoch(epoch) if teacher is not None and teacher.cache else epoch
         sampler.set_epoch(epoch, view)
         stats = train_one_epoch(
-            name, epoch, view, trained, info, loader, optimizer, schedule, scaler, teacher, accelerator, progress
+            name,
+            epoch,
+            view,
+            trained,
+            info,
+            loader,
+            optimizer,
+            schedule,
+            scaler,
+            teacher,
+            accelerator,
+            progress,
+            settings.clip_grad,
         )
         history.append(stats)
         if distributed.is_main():
@@ -139,6 +152,7 @@ def train_one_epoch(
     teacher: Teacher | None,
     accelerator: Accelerator,
     progress: Progress | None,
+    clip_grad: float = 0.0,
 ) -> dict:
     model.train()
     layout = torch.channels_last if accelerator.channels_last else torch.contiguous_format
@@ -169,6 +183,9 @@ def train_one_epoch(
             )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()  # with fp16, scaled against underflow; otherwise loss.backward()
+        if clip_grad:
+            scaler.unscale_(optimizer)  # clip the true gradient, not fp16's scaled one
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
         scaler.step(optimizer)
         scaler.update()
         schedule.step()

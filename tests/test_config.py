@@ -79,3 +79,14 @@ def test_a_batch_size_given_over_a_config_file_brings_its_own_default_learning_r
 def test_a_bad_batch_size_is_named_before_any_rate_is_derived_from_it():
     with pytest.raises(UserError, match=r"^batch_size must be"):
         TrainConfig(out="run", batch_size=0)
+
+
+def test_a_run_saved_before_gradient_clipping_resumes_unclipped(tmp_path):
+    TrainConfig(out=str(tmp_path)).save(tmp_path)
+    assert TrainConfig.load(tmp_path).clip_grad == 5.0  # the students' default
+    settings = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    del settings["clip_grad"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(settings))
+    assert TrainConfig.load(tmp_path).clip_grad == 0.0
+    with pytest.raises(UserError, match=r"^clip_grad must be at least 0.0, got -1"):
+        TrainConfig(out="run", clip_grad=-1)

@@ -114,3 +114,15 @@ def test_epoch_order_mixes_unlabeled_images_at_the_ratio():
     assert len(trainer.epoch_order(labels, 0, 0, 5.0)) == 50  # no more unlabeled images than there are
     labeled_only = np.arange(12) % 3
     assert trainer.epoch_order(labeled_only, 3, 2) == np.random.default_rng([3, 2]).permutation(12).tolist()
+
+
+def test_clipping_bounds_the_step_and_off_leaves_it_alone(views, tmp_path):
+    one_step = StageSettings(epochs=1, batch_size=30, lr=1.0, weight_decay=0.0, seed=0, workers=0)
+    moved = {}
+    for clip in (0.0, 0.01):
+        model, info = fresh_student()
+        before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+        fit("s", model, info, views, dataclasses.replace(one_step, clip_grad=clip), tmp_path / f"{clip}.pt")
+        moved[clip] = float((torch.cat([p.detach().flatten() for p in model.parameters()]) - before).norm())
+    assert moved[0.01] <= 1.9 * 0.01 * 1.001  # Nesterov's first step: lr x (1 + momentum) x the clipped gradient
+    assert moved[0.0] > 10 * moved[0.01]
