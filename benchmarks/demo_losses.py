@@ -47,7 +47,9 @@ def metrics_for(loss: str, alpha: float | None, run: Path, work: Path) -> dict:
 
 
 def row(loss: str, metrics: dict) -> dict:
+    """One loss's figures; the shares are None where the teacher gives nothing to share (a tiny run's tie)."""
     teacher, alone, kd = (metrics[stage.name] for stage in (TEACHER, ALONE, DISTILLED))
+    gap = teacher["field_acc"] - alone["field_acc"]
     return {
         "loss": loss,
         "temperature": metrics["distillation"]["temperature"],
@@ -56,10 +58,14 @@ def row(loss: str, metrics: dict) -> dict:
         "alone_field_acc": alone["field_acc"],
         "clean_views_field_acc": metrics[DISTILLED_CLEAN.name]["field_acc"],
         "labeled_only_field_acc": metrics.get(DISTILLED_LABELED_ONLY.name, {}).get("field_acc"),
-        "gap_recovered": (kd["field_acc"] - alone["field_acc"]) / (teacher["field_acc"] - alone["field_acc"]),
-        "teacher_share_kept": kd["field_acc"] / teacher["field_acc"],
+        "gap_recovered": (kd["field_acc"] - alone["field_acc"]) / gap if gap else None,
+        "teacher_share_kept": kd["field_acc"] / teacher["field_acc"] if teacher["field_acc"] else None,
         "train_s": metrics["wall_time_s"].get(DISTILLED.name),
     }
+
+
+def share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
 
 
 def main() -> None:
@@ -83,7 +89,7 @@ def main() -> None:
     for r in rows:
         table.add_row(
             r["loss"], *(f"{r[split]:.1%}" for split in SPLITS), f"{r['alone_field_acc']:.1%}",
-            f"{r['gap_recovered']:.0%}", f"{r['teacher_share_kept']:.0%}", f"{r['train_s']:.0f}",
+            share(r["gap_recovered"]), share(r["teacher_share_kept"]), f"{r['train_s']:.0f}",
         )  # fmt: skip
     Console().print(table)
     name = "demo_losses" if args.alpha is None else f"demo_losses_alpha{args.alpha:g}"
