@@ -35,6 +35,17 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
     )
 
 
+def train_tiny_run(data: Path, out: Path) -> Path:
+    """A finished `edgedistill train` run of one epoch per model on ``data``, in ``out``: the input of the
+    benchmarks that read a run."""
+    trained = run_cli(
+        "train", "--data", str(data), "--epochs", "1", "--teacher-epochs", "1", "--batch-size", "8",
+        "--workers", "0", "--out", str(out),
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    return out
+
+
 def make_image_folder(root: Path) -> Path:
     """A small ImageFolder (3 classes x 12 train / 4 test images) of distinguishable colours, in root/data."""
     rng = np.random.default_rng(0)

@@ -6,18 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import run_cli
+from conftest import train_tiny_run
 
 SCRIPT = Path(__file__).parent.parent / "benchmarks" / "demo_losses.py"
 
 
 def test_each_other_loss_is_a_run_that_differs_only_by_its_loss(image_folder, tmp_path):
-    run = tmp_path / "run"
-    trained = run_cli(
-        "train", "--data", str(image_folder), "--epochs", "1", "--teacher-epochs", "1", "--batch-size", "8",
-        "--workers", "0", "--out", str(run),
-    )  # fmt: skip
-    assert trained.returncode == 0, trained.stderr
+    run = train_tiny_run(image_folder, tmp_path / "run")
     out, work = tmp_path / "losses.json", tmp_path / "losses"
     command = [sys.executable, str(SCRIPT), "--run", str(run), "--losses", "kd", "dist", "--work", str(work)]
     done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True)

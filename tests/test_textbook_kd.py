@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from conftest import run_cli
+from conftest import train_tiny_run
 
 SCRIPT = Path(__file__).parent.parent / "benchmarks" / "textbook_kd.py"
 spec = importlib.util.spec_from_file_location("textbook_kd", SCRIPT)
@@ -32,12 +32,7 @@ def test_each_view_is_a_window_of_the_padded_image_or_its_mirror():
 
 
 def test_quick_run_puts_the_textbook_loop_beside_the_kits_students(image_folder, tmp_path):
-    run = tmp_path / "run"
-    trained = run_cli(
-        "train", "--data", str(image_folder), "--epochs", "1", "--teacher-epochs", "1", "--batch-size", "8",
-        "--workers", "0", "--out", str(run),
-    )  # fmt: skip
-    assert trained.returncode == 0, trained.stderr
+    run = train_tiny_run(image_folder, tmp_path / "run")
     out = tmp_path / "textbook.json"
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--run", str(run), "--quick", "--out", str(out)], capture_output=True, text=True
