@@ -125,7 +125,7 @@ def sweep_lines(sweep: dict | None) -> list[str]:
             row.get("loss", "kd"),
             f"{row['temperature']:g}",
             f"{row['alpha']:g}",
-            f"{row['val_field_acc']:.1%}",
+            "diverged" if row["val_field_acc"] is None else f"{row['val_field_acc']:.1%}",
             "chosen" if row == sweep["chosen"] else "",
         ]
         for row in sweep["rows"]

@@ -63,7 +63,7 @@ from edgedistill.teachers import (
     load_torchvision_teacher,
     parse_torchvision_spec,
 )
-from edgedistill.trainer import StageSettings, Teacher, fit
+from edgedistill.trainer import StageSettings, Teacher, TrainingDiverged, fit
 from edgedistill.tuning import SweepData, candidates, choose, sweep_data
 
 
@@ -271,10 +271,15 @@ def run(
         name = f"sweep/{'' if loss_name == 'kd' else loss_name + '-'}T{temperature:g}-alpha{alpha:g}"
         epochs = cfg.sweep_epochs or max(1, cfg.epochs // 4)
         teacher = lambda: teacher_for(cfg.domain, loss, cached=sweep.train_is_full)  # noqa: E731
-        model, info = train_stage(name, student_arch, cfg.domain, epochs, teacher, sweep.train)
+        row = {"loss": loss_name, "temperature": temperature, "alpha": alpha}
+        try:
+            model, info = train_stage(name, student_arch, cfg.domain, epochs, teacher, sweep.train)
+        except TrainingDiverged as error:
+            if progress is not None:
+                progress.console.print(f"{error}: the sweep goes on without this candidate", markup=False)
+            return {**row, "val_field_acc": None, "diverged": str(error)}
         logits = predict_logits(model, sweep.validation.images, info.mean, info.std)
-        accuracy_on_views = accuracy(logits, sweep.validation.labels)
-        return {"loss": loss_name, "temperature": temperature, "alpha": alpha, "val_field_acc": accuracy_on_views}
+        return {**row, "val_field_acc": accuracy(logits, sweep.validation.labels)}
 
     grid = candidates(cfg.temperature, cfg.alpha, cfg.loss)
     tuning = None

@@ -28,6 +28,11 @@ from edgedistill.stages import TEACHER
 from edgedistill.teacher_cache import CacheReader
 
 
+class TrainingDiverged(UserError):
+    """The loss became nan or infinite. A run stops on it; the distillation sweep records the candidate as
+    diverged and goes on, because one setting too hot for this data says nothing about the others."""
+
+
 @dataclass
 class StageSettings:
     epochs: int
@@ -177,7 +182,7 @@ def train_one_epoch(
             loss = teacher.loss(logits, target.float(), labels)["loss"]
         if not torch.isfinite(loss):
             rate = setting("teacher_lr" if name == TEACHER.name else "lr")
-            raise UserError(
+            raise TrainingDiverged(
                 f"{name}: loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; start the run again "
                 f"with a lower {rate} (it was {optimizer.defaults['lr']}) or check the training images"
             )

@@ -76,5 +76,9 @@ class ValidationViews(LazyImages):
 
 
 def choose(rows: list[dict]) -> dict:
-    """The best row on validation field accuracy; ties go to the earlier (cooler, more CE) setting."""
-    return max(rows, key=lambda row: (row["val_field_acc"], -rows.index(row)))
+    """The best row on validation field accuracy; ties go to the earlier (cooler, more CE) setting. A diverged
+    candidate (no accuracy) is never chosen; when every one diverged there is nothing to choose from."""
+    trained = [row for row in rows if row["val_field_acc"] is not None]
+    if not trained:
+        raise UserError(f"every candidate of the distillation sweep diverged, the first with: {rows[0]['diverged']}")
+    return max(trained, key=lambda row: (row["val_field_acc"], -rows.index(row)))

@@ -52,3 +52,44 @@ def test_with_a_val_split_the_sweep_trains_on_all_of_train():
     sweep = sweep_data(data, views, seed=0)
     assert sweep.train is data.train and sweep.train_is_full and sweep.source == "the val split"
     assert np.array_equal(sweep.validation.labels, data.val.labels)
+
+
+def test_diverged_candidates_are_never_chosen_and_all_diverged_is_one_clear_error():
+    rows = [
+        {"loss": "kd", "temperature": 4, "val_field_acc": 0.3},
+        {"loss": "dkd", "temperature": 4, "val_field_acc": None, "diverged": "sweep/dkd: loss became nan"},
+    ]
+    assert choose(rows)["loss"] == "kd"
+    with pytest.raises(
+        UserError, match="every candidate of the distillation sweep diverged, the first with: sweep/dkd"
+    ):
+        choose(rows[1:])
+
+
+def test_a_candidate_that_diverges_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    """One loss too hot for the data (its loss made nan here) must not end a run whose other candidates train."""
+    import torch
+    from torch import nn
+
+    import edgedistill
+    from edgedistill.losses import CorrelationLoss
+
+    monkeypatch.setattr(CorrelationLoss, "match", lambda self, s, t, labels: {"distill": s.sum() * float("nan")})
+    rng = np.random.default_rng(0)
+    images = edgedistill.Images(
+        (rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8), np.arange(40) % 2),
+        (rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8), np.arange(8) % 2),
+        ["a", "b"],
+    )
+    torch.manual_seed(0)
+    teacher = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).eval()
+    result = edgedistill.distill(
+        teacher, images, "timm:lcnet_050", out=tmp_path / "run", loss="auto", epochs=1, sweep_epochs=1,
+        batch_size=8, workers=0, image_size=32,
+    )  # fmt: skip
+    sweep = result.metrics["distillation"]["sweep"]
+    diverged = {row["loss"]: row.get("diverged") for row in sweep["rows"]}
+    assert diverged["kd"] is None and diverged["dkd"] is None
+    assert "sweep/dist-T4-alpha0.9: loss became nan" in diverged["dist"]
+    assert sweep["chosen"]["loss"] in ("kd", "dkd") and result.metrics["distillation"]["loss"] != "dist"
+    assert "| dist | 4 | 0.9 | diverged |" in (tmp_path / "run" / "report.md").read_text()
