@@ -6,11 +6,14 @@ with which teacher" in a minute instead of hours.
     python benchmarks/cifar10_cost.py                                          # the benchmark's defaults
     python benchmarks/cifar10_cost.py --teacher timm:resnet18 --teacher-stem small --device cuda
 
-Model rates are one optimiser step (forward, backward, SGD) or one forward pass on a batch of random 32 px
-images, a warm-up first, then the median; views are the phone preset's, rendered one after another on one
-core; corruption is `imagecorruptions` on demo images. The projection adds the parts one after another, as on a
-machine whose cores are shared by the data workers and the model (a GPU box overlaps them, so its real time
-is lower). Not counted: the export and bench of the best student (minutes).
+Model rates are one training step as the run takes it (the teacher's AdamW, the students' SGD with their
+gradient clipping) or one forward pass, on a batch of random 32 px images, a warm-up first, then the median;
+views are the phone and clean presets', rendered one after another on one core; corruption is `imagecorruptions`
+on demo images. Every `edgedistill train` run grades its teacher and its four students on the clean, field and
+held-out splits, so a seed's later losses grade again the students alone they copied. The projection adds the
+parts one after another, as on a machine whose cores are shared by the data workers and the model (a GPU box
+overlaps them, so its real time is lower). Not counted: decoding the images, and the export, bench and grading
+of the best student's artifacts at the end.
 """
 
 import argparse
@@ -18,31 +21,35 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
+from textbook_kd import LEARNING_RATES
 
-from edgedistill.augment import build_train_transform
 from edgedistill import demo_data
 from edgedistill.accelerator import Accelerator, resolve
-from edgedistill.config import LOSS_NAMES
+from edgedistill.augment import build_train_transform
+from edgedistill.config import LOSS_NAMES, TrainConfig, default_lr
 from edgedistill.data import AugmentedViews, ImageSet
 from edgedistill.fileio import write_json_atomic
 from edgedistill.models import count_macs, create_model, parse_timm_spec
 from edgedistill.provenance import provenance
+from edgedistill.trainer import StageSettings, make_optimizer
 
 IMAGE_SIZE = 32
 CLASSES = 10
-TEST_IMAGES = 10_000
+TEST_IMAGES = 10_000  # CIFAR-10's test split, which the benchmark grades on whole
 GRADED_IMAGES = TEST_IMAGES * (1 + 9 + 3)  # clean, the nine field corruptions, the three held out
 CORRUPTED_IMAGES = TEST_IMAGES * (9 + 3)
-TEXTBOOK_RATES = 5  # the textbook loop's learning rates tried on the first seed, each for a quarter of the epochs
+GRADED_PER_RUN = 4  # students in each run: alone and distilled, on clean and phone views
+TUNING_SHARE = 0.9  # the textbook loop tunes its rate on all but a tenth of the images
 
 
-def median_rate(step, batch: int, repeats: int) -> float:
+def median_rate(step: Callable[[], None], batch: int, repeats: int) -> float:
     """Images a second of ``step`` on a batch of ``batch``: two warm-up calls, then the median of ``repeats``."""
     for _ in range(2):
         step()
@@ -54,15 +61,19 @@ def median_rate(step, batch: int, repeats: int) -> float:
     return batch / statistics.median(times)
 
 
-def model_rates(spec: str, stem: str, accelerator: Accelerator, batch: int, repeats: int) -> dict:
-    """Training and inference images a second of one architecture at 32 px (in the precision the trainer uses on
-    this device), and its MACs."""
+def model_rates(
+    spec: str, stem: str, optimizer_name: str, clip_grad: float, accelerator: Accelerator, batch: int, repeats: int
+) -> dict:
+    """Training and inference images a second of one architecture at 32 px, trained as the run trains it (its
+    optimiser, clipping, precision and memory layout on this device), and its MACs."""
     device = accelerator.device
+    layout = torch.channels_last if accelerator.channels_last else torch.contiguous_format
     model = create_model(parse_timm_spec(spec), CLASSES, stem=stem)
     macs = count_macs(model, IMAGE_SIZE)
-    model = model.to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    images = torch.randn(batch, 3, IMAGE_SIZE, IMAGE_SIZE, device=device)
+    model = model.to(device, memory_format=layout)
+    lr = default_lr(optimizer_name, batch)
+    optimizer = make_optimizer(model, StageSettings(1, batch, lr, 0.0, 0, 0, optimizer=optimizer_name))
+    images = torch.randn(batch, 3, IMAGE_SIZE, IMAGE_SIZE, device=device).contiguous(memory_format=layout)
     labels = torch.randint(0, CLASSES, (batch,), device=device)
 
     def train_step():
@@ -71,6 +82,8 @@ def model_rates(spec: str, stem: str, accelerator: Accelerator, batch: int, repe
         loss = torch.nn.functional.cross_entropy(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if clip_grad:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
         optimizer.step()
         synchronize(device)
 
@@ -93,12 +106,14 @@ def model_rates(spec: str, stem: str, accelerator: Accelerator, batch: int, repe
 
 
 def synchronize(device: torch.device) -> None:
+    """Wait for a GPU's queued work, so that a timed step is the step and not its launch."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def render_rate(images: np.ndarray, domain: str) -> float:
-    """Views of ``domain`` rendered a second on one core, as a data worker renders them."""
+    """Views of ``domain`` rendered a second on one core, as a data worker renders them (the textbook loop's
+    crop-and-flip views cost about what the clean preset's do)."""
     views = AugmentedViews(images, np.zeros(len(images), np.int64), build_train_transform(domain, IMAGE_SIZE), 0)
     start = time.perf_counter()
     for index in range(len(images)):
@@ -111,42 +126,62 @@ def corruption_rate(images: np.ndarray) -> float:
     from edgedistill.field import CAMERA_CORRUPTIONS, HELD_OUT_CORRUPTIONS, build_field_split
 
     corruptions = CAMERA_CORRUPTIONS + HELD_OUT_CORRUPTIONS
+    users = os.environ.get("EDGEDISTILL_CACHE")
     with tempfile.TemporaryDirectory() as cache:
         os.environ["EDGEDISTILL_CACHE"] = cache  # the split is written to the cache folder; keep the user's clean
-        start = time.perf_counter()
-        build_field_split(ImageSet(images, np.zeros(len(images), np.int64)), corruptions, workers=0)
-        return len(images) * len(corruptions) / (time.perf_counter() - start)
+        try:
+            start = time.perf_counter()
+            build_field_split(ImageSet(images, np.zeros(len(images), np.int64)), corruptions, workers=0)
+            return len(images) * len(corruptions) / (time.perf_counter() - start)
+        finally:
+            if users is None:
+                del os.environ["EDGEDISTILL_CACHE"]
+            else:
+                os.environ["EDGEDISTILL_CACHE"] = users
 
 
 def protocol_passes(args: argparse.Namespace) -> list[tuple[str, dict[str, float]]]:
     """The benchmark's parts and the image passes each makes, by kind of pass."""
     train = args.train_per_class * CLASSES
     seeds, losses, epochs = len(args.seeds), len(args.losses), args.epochs
-    students = seeds * (2 + 2 * losses)  # alone on clean and phone views, then distilled on both per loss
+    runs = seeds * losses  # one `edgedistill train` run per (seed, loss)
+    students = seeds * (2 + 2 * losses)  # alone on clean and phone views once per seed, then distilled on both
+    per_domain = seeds * (1 + losses) * epochs * train  # views each domain's students render
     parts = [
         ("field and held-out splits (once)", {"corrupt": CORRUPTED_IMAGES}),
         (
-            "teacher: training",
+            "teacher: training (once)",
             {"teacher_train": args.teacher_epochs * train, "phone_view": args.teacher_epochs * train},
         ),
-        ("teacher: grading", {"teacher_eval": GRADED_IMAGES}),
         (
             f"teacher cache: {seeds} seeds x phone and clean views",
-            {"teacher_eval": seeds * 2 * epochs * train, "phone_view": seeds * epochs * train},
+            {
+                "teacher_eval": seeds * 2 * epochs * train,
+                "phone_view": seeds * epochs * train,
+                "clean_view": seeds * epochs * train,
+            },
         ),
         (
-            f"students: {students} runs (cache replayed)",
-            {"student_train": students * epochs * train, "phone_view": seeds * (1 + losses) * epochs * train},
+            f"students: {students} trained (cache replayed)",
+            {"student_train": students * epochs * train, "phone_view": per_domain, "clean_view": per_domain},
         ),
-        ("students: grading", {"student_eval": students * GRADED_IMAGES}),
+        (
+            f"grading: {runs} runs x (teacher + {GRADED_PER_RUN} students)",
+            {"teacher_eval": runs * GRADED_IMAGES, "student_eval": runs * GRADED_PER_RUN * GRADED_IMAGES},
+        ),
     ]
-    if args.textbook:
-        tuning = TEXTBOOK_RATES * max(1, epochs // 4) * train
-        live = seeds * epochs * train + tuning
+    if args.textbook and "kd" in args.losses:  # it runs beside the kd runs
+        tuning = len(LEARNING_RATES) * max(1, epochs // 4) * TUNING_SHARE * train
+        live = seeds * epochs * train + tuning  # the teacher answers every view as the student sees it
         parts.append(
             (
-                f"textbook KD loop: {seeds} seeds + {TEXTBOOK_RATES} learning rates",
-                {"teacher_eval": live, "student_train": live, "student_eval": seeds * GRADED_IMAGES},
+                f"textbook KD loop: {seeds} seeds + {len(LEARNING_RATES)} learning rates",
+                {
+                    "teacher_eval": live,
+                    "student_train": live,
+                    "clean_view": live,
+                    "student_eval": seeds * GRADED_IMAGES,
+                },
             )
         )
     return parts
@@ -174,18 +209,23 @@ def main() -> None:
     device = accelerator.device
 
     sample = demo_data.generate_split(per_class=20, image_size=IMAGE_SIZE, seed=0).images
+    defaults = TrainConfig(out="")  # the run's recipes: the teacher's AdamW, the students' clipped SGD
     models = {
         "teacher": model_rates(
-            args.teacher, args.teacher_stem or args.stem, accelerator, args.batch_size, args.repeats
+            args.teacher, args.teacher_stem or args.stem, defaults.teacher_optimizer, 0.0, accelerator,
+            args.batch_size, args.repeats,
         ),
-        "student": model_rates(args.student, args.stem, accelerator, args.batch_size, args.repeats),
-    }
+        "student": model_rates(
+            args.student, args.stem, defaults.optimizer, defaults.clip_grad, accelerator, args.batch_size, args.repeats
+        ),
+    }  # fmt: skip
     rates = {
         "teacher_train": models["teacher"]["train_img_s"],
         "teacher_eval": models["teacher"]["eval_img_s"],
         "student_train": models["student"]["train_img_s"],
         "student_eval": models["student"]["eval_img_s"],
         "phone_view": render_rate(sample, "phone"),
+        "clean_view": render_rate(sample, "clean"),
         "corrupt": corruption_rate(sample[:40]),
     }
     parts = []
@@ -207,7 +247,10 @@ def main() -> None:
             f"{role} {measured['arch']} ({measured['stem']} stem, {measured['macs'] / 1e6:.1f} M MACs): "
             f"training {measured['train_img_s']:.0f} img/s, inference {measured['eval_img_s']:.0f} img/s"
         )
-    console.print(f"phone views {rates['phone_view']:.0f} img/s on one core; corruption {rates['corrupt']:.0f} img/s")
+    console.print(
+        f"views on one core: phone {rates['phone_view']:.0f} img/s, clean {rates['clean_view']:.0f} img/s; "
+        f"corruption {rates['corrupt']:.0f} img/s"
+    )
 
     result = {
         **provenance(started),

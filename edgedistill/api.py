@@ -109,11 +109,13 @@ def export_bundle(
     golden: int = 500,
     qat: str = "auto",
     qat_epochs: int = 2,
+    mixed_precision: bool = True,
 ) -> dict[str, Path]:
     """Export a run's distilled student as verified bundles, as ``edgedistill export`` does; returns each
     target's bundle folder (its name ends in ``.FAILED`` when an artifact missed its contract). int8 that
     misses the contract after training is fine-tuned quantization-aware for ``qat_epochs`` (``qat`` "auto"),
-    always ("always") or never ("never")."""
+    always ("always") or never ("never"); if it still misses, ``mixed_precision`` keeps the layers int8 hurts
+    most in fp32 where the runtime allows it (ExecuTorch)."""
     from edgedistill.export.exporter import TARGETS, check_request, export_bundles
     from edgedistill.export.quantize import FineTuning
     from edgedistill.export.source import load_source
@@ -127,7 +129,10 @@ def export_bundle(
         raise UserError(f"{setting('qat_epochs')} must be at least 1, got {qat_epochs}")
     out = Path(out) if out else source.default_out
     fine_tuning = FineTuning(epochs=qat_epochs)
-    results = export_bundles(source, targets, precision, out, calibration, golden, qat=qat, fine_tuning=fine_tuning)
+    results = export_bundles(
+        source, targets, precision, out, calibration, golden, qat=qat, fine_tuning=fine_tuning,
+        mixed_precision=mixed_precision,
+    )  # fmt: skip
     return {name: landed for name, (landed, _) in results.items()}
 
 

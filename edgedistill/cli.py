@@ -375,6 +375,13 @@ def export(
         ),
     ] = "auto",
     qat_epochs: Annotated[int, typer.Option(min=1, help="Epochs of quantization-aware fine-tuning.")] = 2,
+    mixed_precision: Annotated[
+        bool,
+        typer.Option(
+            help="When int8 still misses the contract after --qat auto, keep the layers it hurts most in fp32 "
+            "(ExecuTorch; LiteRT's quantizer cannot)."
+        ),
+    ] = True,
     golden: Annotated[
         int, typer.Option(min=1, help="Field test images in golden.npz, checked on every artifact.")
     ] = 500,
@@ -402,7 +409,7 @@ def export(
             fail(f"bundles already exist in {out}; pass --force to replace them or choose another --out")
         results = export_bundles(
             source, targets, precision, out, calibration, golden, report=console.print, qat=qat,
-            fine_tuning=FineTuning(epochs=qat_epochs),
+            fine_tuning=FineTuning(epochs=qat_epochs), mixed_precision=mixed_precision,
         )  # fmt: skip
     failed = False
     for name, (landed, artifacts) in results.items():
@@ -411,7 +418,7 @@ def export(
             table.add_row(*row[:-1])
         console.print(table)
         for row in verification_rows(artifacts):
-            method = f" {row[2]}" if row[2] != "-" else ""  # int8: ptq or qat
+            method = f" {row[2]}" if row[2] != "-" else ""  # int8: ptq, qat or mixed
             console.print(f"  {row[0]} {row[1]}{method}: {row[-1]}")
         failed |= landed.name.endswith(".FAILED")
     if failed:

@@ -35,7 +35,7 @@ from edgedistill.data import (
 from edgedistill.errors import UserError, setting
 from edgedistill.evaluate import accuracy, accuracy_by_group, agreement, predict_logits
 from edgedistill.field import CAMERA_CORRUPTIONS, HELD_OUT_CORRUPTIONS, SEVERITIES, FieldSplit, build_field_split
-from edgedistill.fileio import write_json_atomic
+from edgedistill.fileio import write_atomic, write_json_atomic
 from edgedistill.image_store import join
 from edgedistill.losses import UNLABELED, DistillationLoss, make_loss
 from edgedistill.models import (
@@ -272,12 +272,19 @@ def run(
         epochs = cfg.sweep_epochs or max(1, cfg.epochs // 4)
         teacher = lambda: teacher_for(cfg.domain, loss, cached=sweep.train_is_full)  # noqa: E731
         row = {"loss": loss_name, "temperature": temperature, "alpha": alpha}
+        diverged = run_dir / f"{name}.diverged"  # kept, so that a resumed run does not try the candidate again
+        if diverged.exists():
+            return {**row, "val_field_acc": None, "diverged": diverged.read_text()}
         try:
             model, info = train_stage(name, student_arch, cfg.domain, epochs, teacher, sweep.train)
         except TrainingDiverged as error:
+            if distributed.rank_and_size()[1] > 1:
+                raise  # the other ranks wait for this one's gradients: the run stops on all of them
+            fact = error.fact
+            write_atomic(diverged, lambda tmp: tmp.write_text(fact))
             if progress is not None:
-                progress.console.print(f"{error}: the sweep goes on without this candidate", markup=False)
-            return {**row, "val_field_acc": None, "diverged": str(error)}
+                progress.console.print(f"{fact}: the sweep goes on without this candidate", markup=False)
+            return {**row, "val_field_acc": None, "diverged": fact}
         logits = predict_logits(model, sweep.validation.images, info.mean, info.std)
         return {**row, "val_field_acc": accuracy(logits, sweep.validation.labels)}
 

@@ -30,7 +30,12 @@ from edgedistill.teacher_cache import CacheReader
 
 class TrainingDiverged(UserError):
     """The loss became nan or infinite. A run stops on it; the distillation sweep records the candidate as
-    diverged and goes on, because one setting too hot for this data says nothing about the others."""
+    diverged (``fact``, without the advice to start again) and goes on, because one setting too hot for this
+    data says nothing about the others."""
+
+    def __init__(self, fact: str, advice: str):
+        super().__init__(f"{fact}; {advice}")
+        self.fact = fact
 
 
 @dataclass
@@ -181,10 +186,13 @@ def train_one_epoch(
         else:
             loss = teacher.loss(logits, target.float(), labels)["loss"]
         if not torch.isfinite(loss):
+            if progress is not None:
+                progress.remove_task(task)
             rate = setting("teacher_lr" if name == TEACHER.name else "lr")
             raise TrainingDiverged(
-                f"{name}: loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; start the run again "
-                f"with a lower {rate} (it was {optimizer.defaults['lr']}) or check the training images"
+                f"{name}: loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}",
+                f"start the run again with a lower {rate} (it was {optimizer.defaults['lr']}) or check the "
+                "training images",
             )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()  # with fp16, scaled against underflow; otherwise loss.backward()

@@ -111,6 +111,8 @@ def _verdict_row(artifact: Artifact, shipped: bool) -> list[str]:
     if not shipped:
         status = f"not shipped: {status}"
     method = artifact.quantization.get("method", "-")
+    if "fp32_layers" in artifact.quantization:
+        method += f" ({len(artifact.quantization['fp32_layers'])} fp32)"
     return [v.format, v.precision, method, v.checked_with, *figures, status]
 
 

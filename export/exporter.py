@@ -19,7 +19,7 @@ from edgedistill.errors import UserError, setting
 from edgedistill.export import to_coreml, to_executorch, to_tflite
 from edgedistill.export.bundle import Artifact, write_bundle
 from edgedistill.export.golden import Golden, build_golden, calibration_batches, fine_tuning_batches
-from edgedistill.export.quantize import QAT_MODES, FineTuning, quantize_aware, quantize_pt2e
+from edgedistill.export.quantize import QAT_MODES, FineTuning, quantize_aware, quantize_pt2e, rank_by_sensitivity
 from edgedistill.export.source import ExportSource
 from edgedistill.export.verify import Verdict, score_outputs
 from edgedistill.models import model_spec
@@ -33,6 +33,8 @@ QAT_PLANS = {  # what the progress line promises for PT2E int8, per --qat
     "always": " and quantization-aware",
     "never": "",
 }
+FP32_LAYER_STEPS = (1, 2, 4, 8)  # layers kept in fp32 by the mixed-precision attempts, most sensitive first
+PROBE_VIEWS = 256  # field-domain views the layers' sensitivity is measured on
 CONVERTER_MODULES = {  # what each format's converter imports; pip's extra of the same name brings them
     "executorch": ("executorch", "torchao"),
     "tflite": ("litert_torch", "ai_edge_litert", "torchao"),
@@ -68,10 +70,12 @@ def export_bundles(
     report: Callable[[str], None] = lambda message: None,
     qat: str = "auto",
     fine_tuning: FineTuning | None = None,
+    mixed_precision: bool = True,
 ) -> dict[str, tuple[Path, list[Artifact]]]:
     """Export, verify and bundle; returns, per target, where its bundle landed and its artifacts. int8 is
     quantized after training, and fine-tuned quantization-aware when that misses the contract (``qat``
-    "auto") or always ("always")."""
+    "auto") or always ("always"); when neither passes, and the runtime can mix precisions, the layers int8
+    hurts most are kept in fp32 (``mixed_precision``)."""
     formats = check_request(targets, precision)
     if qat not in QAT_MODES:
         raise UserError(f"unknown {setting('qat', qat)}; choose one of {', '.join(QAT_MODES)}")
@@ -89,7 +93,7 @@ def export_bundles(
         report(f"exporting {name} {precision}{then} ... (converter output: {out / LOG_NAME})")
         with output_to(out / LOG_NAME):
             if pt2e_int8:
-                artifacts[name] = export_int8(module, source, golden, batches, path, qat, fine_tuning)
+                artifacts[name] = export_int8(module, source, golden, batches, path, qat, fine_tuning, mixed_precision)
             else:
                 artifacts[name] = export_one(module, source, golden, precision, batches, path)
     results = {}
@@ -108,15 +112,20 @@ def export_int8(
     path: Path,
     qat: str,
     fine_tuning: FineTuning | None,
+    mixed_precision: bool = True,
 ) -> Artifact:
     """Post-training quantization, then quantization-aware distillation if asked or if the first missed the
-    contract; ships the one asked for ("always": QAT, unless it could not be exported), else the one that
-    passed or agreed more, and keeps the other beside it for the manifest and verification.md."""
+    contract, then, if neither passed and QAT was not asked for, mixed precision. Ships the one asked for
+    ("always": QAT, unless it could not be exported), else the one that passed or agreed more, and keeps the
+    others beside it for the manifest and verification.md."""
     attempts = [export_one(module, source, golden, "int8", calibration, path.with_name(f"ptq-{path.name}"))]
     ptq = attempts[0].verdict
     if ptq.size_bytes and (qat == "always" or (qat == "auto" and not ptq.passed)):  # size 0: the converter refused
         qat_path = path.with_name(f"qat-{path.name}")
         attempts.append(export_one(module, source, golden, "int8", calibration, qat_path, fine_tuning or FineTuning()))
+    fallback = qat != "always" and mixed_precision and module.MIXED_PRECISION and ptq.size_bytes
+    if fallback and not any(a.verdict.passed for a in attempts):
+        attempts += export_mixed(module, source, golden, calibration, path)
     if qat == "always" and attempts[-1].verdict.size_bytes:
         chosen = attempts[-1]
     else:
@@ -128,6 +137,28 @@ def export_int8(
     return chosen
 
 
+def export_mixed(module, source: ExportSource, golden: Golden, calibration: list, path: Path) -> list[Artifact]:
+    """Post-training int8 with the 1, 2, 4, then 8 layers whose quantization costs most kept in fp32, until one
+    passes the contract; each attempt's manifest entry lists its fp32 layers and how they were ranked."""
+    start = time.perf_counter()
+    probe = torch.cat(calibration_batches(source, PROBE_VIEWS, seed=1))
+    ranked = rank_by_sensitivity(
+        source.student, lambda layers: module.int8_quantizer(fp32_layers=layers), calibration, probe
+    )
+    if not ranked:
+        return []  # a student loaded as a graph has no named layers to keep
+    ranking = {"probe_views": len(probe), "seconds": round(time.perf_counter() - start, 1), "ranked": ranked[:8]}
+    attempts = []
+    for count in FP32_LAYER_STEPS:
+        layers = [row["layer"] for row in ranked[:count]]
+        attempt_path = path.with_name(f"mixed{count}-{path.name}")
+        attempts.append(export_one(module, source, golden, "int8", calibration, attempt_path, fp32_layers=layers))
+        attempts[-1].quantization["sensitivity"] = ranking
+        if attempts[-1].verdict.passed or count >= len(ranked):
+            break
+    return attempts
+
+
 def export_one(
     module,
     source: ExportSource,
@@ -136,16 +167,21 @@ def export_one(
     calibration: list,
     path: Path,
     fine_tuning: FineTuning | None = None,
+    fp32_layers: list[str] | None = None,
 ) -> Artifact:
     """Export one format and check it; an exporter's failure becomes a failed verdict that names the operator.
-    int8 of a PT2E format is quantized after training, or quantization-aware with ``fine_tuning``."""
+    int8 of a PT2E format is quantized after training, or quantization-aware with ``fine_tuning``, with
+    ``fp32_layers`` left in fp32."""
     verdict = Verdict(module.NAME, precision, path.name, RUNTIMES[module.NAME])
     example = torch.from_numpy(golden.inputs[:1])
     start = time.perf_counter()
     quantization = {}
     if quantized_in_pt2e(module, precision):
-        quantization = {"method": "qat" if fine_tuning else "ptq", "data": source.data, "domain": source.domain}
+        method = "qat" if fine_tuning else "mixed" if fp32_layers else "ptq"
+        quantization = {"method": method, "data": source.data, "domain": source.domain}
         quantization["calibration_views"] = len(calibration)
+        if fp32_layers:
+            quantization["fp32_layers"] = fp32_layers
         if fine_tuning is not None:
             quantization["fine_tuning"] = {**asdict(fine_tuning), "target": "fp32 student"}
     try:
@@ -154,7 +190,10 @@ def export_one(
         elif precision != "int8":
             io = module.export(source.student, example, path)
         else:
-            quantizer = module.int8_quantizer(qat=fine_tuning is not None)
+            if fp32_layers:  # post-training, only where the runtime mixes precisions (MIXED_PRECISION)
+                quantizer = module.int8_quantizer(fp32_layers=fp32_layers)
+            else:
+                quantizer = module.int8_quantizer(qat=fine_tuning is not None)
             if fine_tuning is None:
                 model = quantize_pt2e(source.student, quantizer, calibration, module.FOLD_QUANTIZE)
             else:

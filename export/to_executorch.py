@@ -10,24 +10,26 @@ import torch
 from torch import nn
 
 from edgedistill.devices.harness import executorch_runner
-from edgedistill.export.quantize import qat_config
+from edgedistill.export.quantize import outside, qat_config
 
 NAME = "executorch"
 FILENAME = "model.pte"
 PRECISIONS = ("fp32", "int8")
 DELEGATE = "xnnpack"
 FOLD_QUANTIZE = True  # weights stored as int8 in the graph: XNNPACK takes them so
+MIXED_PRECISION = True  # XNNPACK runs fp32 and int8 operators side by side in one program
 
 
-def int8_quantizer(qat: bool = False):
-    """XNNPACK's quantizer: static int8, per-channel symmetric weights."""
+def int8_quantizer(qat: bool = False, fp32_layers: list[str] | tuple[str, ...] = ()):
+    """XNNPACK's quantizer: static int8, per-channel symmetric weights; ``fp32_layers`` left in fp32."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
     )
 
     config = get_symmetric_quantization_config(is_per_channel=True)
-    return XNNPACKQuantizer().set_global(qat_config(config) if qat else config)
+    quantizer = XNNPACKQuantizer().set_global(qat_config(config) if qat else config)
+    return quantizer.set_filter_function(outside(fp32_layers)) if fp32_layers else quantizer
 
 
 def export(model: nn.Module, example: torch.Tensor, path: Path, quantizer=None) -> dict:

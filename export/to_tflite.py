@@ -18,6 +18,7 @@ FILENAME = "model.tflite"
 PRECISIONS = ("fp32", "int8")
 DELEGATE = "xnnpack"
 FOLD_QUANTIZE = False  # litert-torch folds the quantize/dequantize pairs itself when it converts
+MIXED_PRECISION = False  # litert-torch's quantizer has no node filter and refuses set_module_name(name, None)
 
 
 def int8_quantizer(qat: bool = False):

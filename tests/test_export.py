@@ -18,7 +18,7 @@ from edgedistill.devices.harness import sha256_of
 from edgedistill.errors import UserError
 from edgedistill.export.exporter import FORMATS, check_request, export_int8, export_one
 from edgedistill.export.golden import Golden, build_golden, calibration_batches, fine_tuning_batches
-from edgedistill.export.quantize import FineTuning
+from edgedistill.export.quantize import FineTuning, quantizable_layers
 from edgedistill.export.source import ExportSource, load_source
 from edgedistill.export.verify import Verdict, score_outputs
 from edgedistill.models import create_model, load_checkpoint, model_info, save_checkpoint
@@ -122,7 +122,7 @@ def test_int8_that_breaks_the_contract_is_marked_failed(tmp_path):
     run_dir = make_run(tmp_path / "r")
     result = run_cli(
         "export", str(run_dir), "--target", "android", "--precision", "int8", "--calibration", "16", "--golden", "64",
-        "--qat", "never",
+        "--qat", "never", "--no-mixed-precision",
     )  # fmt: skip
     assert result.returncode == 1 and "failed verification" in result.stderr
     assert not (run_dir / "export" / "android-int8").exists()
@@ -194,6 +194,54 @@ def test_quantization_aware_fine_tuning_agrees_more_than_post_training_int8(form
         artifact.verdict.top1_agreement_student,
         ptq.verdict.top1_agreement_student,
     )
+
+
+def test_layers_kept_in_fp32_run_in_fp32_in_the_program(tmp_path):
+    """The quantizer's filter reaches the runtime: with every convolution and linear layer kept in fp32, XNNPACK's
+    program stores fp32 weights and its logits stray a fraction of full int8's (what is left is int8 between the
+    layers: residual adds and pooling belong to no layer)."""
+    run_dir = make_run(tmp_path / "r", arch="test_resnet")
+    source = load_source(run_dir, None, None, None)
+    golden, calibration, module = build_golden(source, 32), calibration_batches(source, 16), FORMATS["executorch"]
+    layers = quantizable_layers(source.student)
+    kept = export_one(module, source, golden, "int8", calibration, tmp_path / "kept.pte", fp32_layers=layers)
+    int8 = export_one(module, source, golden, "int8", calibration, tmp_path / "int8.pte")
+    assert kept.quantization["method"] == "mixed" and kept.quantization["fp32_layers"] == layers
+    assert kept.verdict.size_bytes > 3 * int8.verdict.size_bytes  # fp32 weights, four bytes each instead of one
+    assert kept.verdict.max_abs_logit_diff < int8.verdict.max_abs_logit_diff / 2
+
+
+def test_mixed_precision_is_the_fallback_where_the_runtime_has_it(tmp_path):
+    """When post-training int8 misses the contract, ExecuTorch's export keeps the 1, 2, 4, then 8 layers int8 hurts
+    most (ranked on field-domain training views) in fp32 until one passes, and records every attempt; LiteRT's
+    quantizer cannot leave layers out, so its export does not try."""
+    run_dir = make_run(tmp_path / "r", arch="test_efficientnet")  # untrained: near-ties, int8 misses
+    source = load_source(run_dir, None, None, None)
+    golden, calibration = build_golden(source, 64), calibration_batches(source, 16)
+    shipped = export_int8(FORMATS["executorch"], source, golden, calibration, tmp_path / "model.pte", "never", None)
+    attempts = [*shipped.alternatives, shipped]
+    assert [a.quantization["method"] for a in attempts].count("ptq") == 1
+    mixed = sorted(
+        (a for a in attempts if a.quantization["method"] == "mixed"), key=lambda a: len(a.quantization["fp32_layers"])
+    )
+    ranking = mixed[0].quantization["sensitivity"]
+    ranked = [row["layer"] for row in ranking["ranked"]]
+    assert ranking["probe_views"] == 256 and set(ranked) <= set(quantizable_layers(source.student))
+    counts = [len(a.quantization["fp32_layers"]) for a in mixed]
+    assert counts == [1, 2, 4, 8][: len(counts)] and all(
+        a.quantization["fp32_layers"] == ranked[:n] for a, n in zip(mixed, counts, strict=True)
+    )
+    assert mixed[-1].verdict.passed or counts[-1] == 8  # stops at the first that passes
+    assert not any(a.verdict.passed for a in mixed[:-1])
+    assert shipped.path == tmp_path / "model.pte" and shipped.path.exists()
+    best = max(a.verdict.top1_agreement_student for a in attempts)
+    assert shipped.verdict.passed or shipped.verdict.top1_agreement_student == best
+
+    tflite = export_int8(FORMATS["tflite"], source, golden, calibration, tmp_path / "model.tflite", "never", None)
+    assert tflite.alternatives == [] and tflite.quantization["method"] == "ptq"
+    assert not export_int8(
+        FORMATS["executorch"], source, golden, calibration, tmp_path / "off.pte", "never", None, mixed_precision=False
+    ).alternatives
 
 
 def test_fine_tuning_views_are_new_each_epoch_and_fit_a_small_split(tmp_path):

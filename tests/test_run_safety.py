@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import typer
 import yaml
-from conftest import make_image_folder, run_cli
+from conftest import make_image_folder, run_cli, train_tiny_run
 
 from edgedistill.fileio import remove_stale_temp_files
 from edgedistill.rundir import MARKER
@@ -41,10 +41,7 @@ def finished_run(tmp_path_factory) -> tuple[Path, Path]:
     """A finished one-epoch run on a small ImageFolder, and that folder."""
     root = tmp_path_factory.mktemp("safety")
     data = make_image_folder(root)
-    run = root / "run"
-    result = run_cli("train", "--data", str(data), *QUICK, "--out", str(run))
-    assert result.returncode == 0, result.stderr
-    return run, data
+    return train_tiny_run(data, root / "run"), data
 
 
 def copy_run(run: Path, dest: Path) -> Path:

@@ -93,3 +93,9 @@ def test_a_candidate_that_diverges_is_recorded_and_the_sweep_goes_on(tmp_path, m
     assert "sweep/dist-T4-alpha0.9: loss became nan" in diverged["dist"]
     assert sweep["chosen"]["loss"] in ("kd", "dkd") and result.metrics["distillation"]["loss"] != "dist"
     assert "| dist | 4 | 0.9 | diverged |" in (tmp_path / "run" / "report.md").read_text()
+    marker = tmp_path / "run" / "sweep" / "dist-T4-alpha0.9.diverged"
+    assert marker.read_text() == diverged["dist"] and "lower" not in marker.read_text()  # the fact, not the advice
+
+    monkeypatch.undo()  # the loss is sound again, yet a resumed run keeps the recorded verdict
+    resumed = edgedistill.distill(teacher, images, "timm:lcnet_050", out=tmp_path / "run", resume=True)
+    assert resumed.metrics["distillation"]["sweep"] == sweep
