@@ -1,12 +1,15 @@
-"""Post-training int8 against quantization-aware fine-tuning, beside fp32, for one run's student: what each
-keeps (top-1 agreement with the fp32 student and field accuracy on the golden set) and what it costs (size,
-p50 latency at batch 1 on this machine, export time).
+"""Post-training int8 against quantization-aware fine-tuning and mixed precision, beside fp32, for one run's
+student: what each keeps (top-1 agreement with the fp32 student and field accuracy on the golden set) and what
+it costs (size, p50 latency at batch 1 on this machine, export time).
 
-    python benchmarks/int8_methods.py --run runs/phone-XXXX        # about 3 minutes for the demo student
+    python benchmarks/int8_methods.py --run runs/phone-XXXX        # about 6 minutes for the demo student
 
-Exports the android bundles (ExecuTorch and TFLite) three times, fp32, int8 with ``qat="never"`` and int8 with
-``qat="always"``, under ``RUN/int8-methods/``, then times every model with the host harness (one thread).
-A bundle already there is measured, not exported again, so a stopped benchmark goes on where it stopped.
+Exports the android bundles (ExecuTorch and TFLite) four times, under ``RUN/int8-methods/``: fp32; int8 after
+training alone (``qat="never"``, no mixed precision); quantization-aware (``qat="always"``); and int8 with the
+mixed-precision fallback (``qat="never"``: ExecuTorch keeps its most sensitive layers in fp32 until the contract
+holds, TFLite cannot). Every shipped model is timed with the host harness (one thread); the attempts a bundle
+tried and did not ship are listed with their verdicts, untimed. A bundle already there is measured, not
+exported again, so a stopped benchmark goes on where it stopped.
 """
 
 import argparse
@@ -21,7 +24,12 @@ import edgedistill
 from edgedistill.fileio import write_json_atomic
 from edgedistill.provenance import provenance
 
-VARIANTS = {"fp32": ("fp32", "never"), "ptq": ("int8", "never"), "qat": ("int8", "always")}
+VARIANTS = {  # precision, qat, mixed precision
+    "fp32": ("fp32", "never", False),
+    "ptq": ("int8", "never", False),
+    "qat": ("int8", "always", False),
+    "mixed": ("int8", "never", True),
+}
 
 
 def bundle_of(root: Path, precision: str) -> Path | None:
@@ -30,33 +38,39 @@ def bundle_of(root: Path, precision: str) -> Path | None:
 
 
 def measure(run: Path, name: str, min_seconds: float, qat_epochs: int) -> list[dict]:
-    precision, qat = VARIANTS[name]
+    precision, qat, mixed = VARIANTS[name]
     root = run / "int8-methods" / name
     bundle = bundle_of(root, precision)
     if bundle is None:
-        edgedistill.export_bundle(run, target="android", precision=precision, out=root, qat=qat, qat_epochs=qat_epochs)
+        edgedistill.export_bundle(
+            run, target="android", precision=precision, out=root, qat=qat, qat_epochs=qat_epochs, mixed_precision=mixed
+        )
         bundle = bundle_of(root, precision)
     manifest = json.loads((bundle / "manifest.json").read_text())
     timings = edgedistill.bench(bundle, threads=1, min_seconds=min_seconds, out=root / "bench")
     rows = []
-    for artifact in manifest["artifacts"]:
-        result = timings.get(artifact["file"])
-        rows.append(
-            {
-                "variant": name,
-                "format": artifact["format"],
-                "precision": precision,
-                "method": artifact.get("quantization", {}).get("method", "-"),
-                "top1_agreement_student": artifact["top1_agreement_student"],
-                "field_acc": artifact["field_acc"],
-                "student_field_acc": artifact["student_field_acc"],
-                "size_mb": artifact["size_bytes"] / 1e6,
-                "p50_ms": result["latency_ms"]["p50"] if isinstance(result, dict) else None,
-                "export_s": artifact.get("export_seconds"),
-                "passed": artifact["passed"],
-                "quantization": artifact.get("quantization"),
-            }
-        )
+    for shipped in manifest["artifacts"]:
+        for artifact in [*shipped.get("not_shipped", []), shipped]:
+            result = timings.get(artifact["file"]) if artifact is shipped else None
+            quantization = artifact.get("quantization") or {}
+            rows.append(
+                {
+                    "variant": name,
+                    "format": artifact["format"],
+                    "precision": precision,
+                    "method": quantization.get("method", "-"),
+                    "fp32_layers": len(quantization.get("fp32_layers", [])),
+                    "shipped": artifact is shipped,
+                    "top1_agreement_student": artifact["top1_agreement_student"],
+                    "field_acc": artifact["field_acc"],
+                    "student_field_acc": artifact["student_field_acc"],
+                    "size_mb": artifact["size_bytes"] / 1e6,
+                    "p50_ms": result["latency_ms"]["p50"] if isinstance(result, dict) else None,
+                    "export_s": artifact.get("export_seconds"),
+                    "passed": artifact["passed"],
+                    "quantization": quantization or None,
+                }
+            )
     return rows
 
 
@@ -83,14 +97,17 @@ def main() -> None:
         rows += measure(args.run, name, args.min_seconds, args.qat_epochs)
         write_json_atomic(out, {**provenance(started), "run": str(args.run.resolve()), "rows": rows})
     fp32 = {row["format"]: row for row in rows if row["variant"] == "fp32"}
-    table = Table("format", "method", "top-1 = fp32", "field acc", "size", "p50 ms", "vs fp32 p50", "vs fp32 size")
+    table = Table("variant", "format", "method", "top-1 = fp32", "field acc", "size", "p50 ms", "vs fp32 p50")
+    table.add_column("vs fp32 size")
     table.add_column("export s")
     for row in rows:
         base = fp32[row["format"]]
         row["speedup_vs_fp32"] = ratio(base["p50_ms"], row["p50_ms"])
         row["smaller_vs_fp32"] = ratio(base["size_mb"], row["size_mb"])
+        method = f"{row['precision']} {row['method']}" + (f" ({row['fp32_layers']} fp32)" if row["fp32_layers"] else "")
         table.add_row(
-            row["format"], f"{row['precision']} {row['method']}", shown(row["top1_agreement_student"], "{:.1%}"),
+            row["variant"] + ("" if row["shipped"] else " (not shipped)"), row["format"], method,
+            shown(row["top1_agreement_student"], "{:.1%}"),
             shown(row["field_acc"], "{:.1%}"), shown(row["size_mb"], "{:.2f} MB"), shown(row["p50_ms"], "{:.3f}"),
             shown(row["speedup_vs_fp32"], "{:.1f}x"), shown(row["smaller_vs_fp32"], "{:.1f}x"),
             shown(row["export_s"], "{:.0f}"),

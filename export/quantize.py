@@ -152,8 +152,9 @@ def rank_by_sensitivity(
     stays in fp32 (``quantizer_for([layer])``, calibrated afresh), lowest first: the layers whose quantization
     costs most come first. Measured on ``probe`` (field-domain training views other than the calibration
     ones), never on the golden set, which judges the result. A quantization per layer: on the demo student
-    (45 layers) this ranking kept 8 layers in fp32 for 29% less KL on other views, where feeding each layer the
-    values before its quantize/dequantize pairs in one quantized graph ranked layers that gave none."""
+    (45 layers) the 8 layers it ranked first, kept in fp32, lowered the KL on 1,024 other views by 29%; ranked
+    by feeding each layer the values before its quantize/dequantize pairs in one quantized graph (ten times
+    faster), by 7%."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     graph = capture(model, calibration)
