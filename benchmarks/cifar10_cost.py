@@ -209,7 +209,7 @@ def main() -> None:
     device = accelerator.device
 
     sample = demo_data.generate_split(per_class=20, image_size=IMAGE_SIZE, seed=0).images
-    defaults = TrainConfig(out="")  # the run's recipes: the teacher's AdamW, the students' clipped SGD
+    defaults = TrainConfig(out="unused")  # the run's recipes (the teacher's AdamW, the students' clipped SGD)
     models = {
         "teacher": model_rates(
             args.teacher, args.teacher_stem or args.stem, defaults.teacher_optimizer, 0.0, accelerator,
