@@ -171,7 +171,7 @@ def protocol_passes(args: argparse.Namespace) -> list[tuple[str, dict[str, float
         ),
     ]
     if args.textbook and "kd" in args.losses:  # it runs beside the kd runs
-        tuning = len(LEARNING_RATES) * max(1, epochs // 4) * TUNING_SHARE * train
+        tuning = len(LEARNING_RATES) * max(1, epochs // 4) * int(TUNING_SHARE * train)
         live = seeds * epochs * train + tuning  # the teacher answers every view as the student sees it
         parts.append(
             (

@@ -251,6 +251,7 @@ def export_and_bench(run_dir: Path, variant: str, subset: Path, precisions: list
             str(export_dir),
             "--qat",
             "never",  # its recorded int8 rows are post-training; benchmarks/int8_methods.py compares the methods
+            "--no-mixed-precision",
             "--force",
         ]
         subprocess.run(command, check=False)  # a bundle that fails verification is still measured, marked .FAILED

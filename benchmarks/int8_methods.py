@@ -2,7 +2,7 @@
 student: what each keeps (top-1 agreement with the fp32 student and field accuracy on the golden set) and what
 it costs (size, p50 latency at batch 1 on this machine, export time).
 
-    python benchmarks/int8_methods.py --run runs/phone-XXXX        # about 6 minutes for the demo student
+    python benchmarks/int8_methods.py --run runs/phone-XXXX        # minutes for the demo student
 
 Exports the android bundles (ExecuTorch and TFLite) four times, under ``RUN/int8-methods/``: fp32; int8 after
 training alone (``qat="never"``, no mixed precision); quantization-aware (``qat="always"``); and int8 with the

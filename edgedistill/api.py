@@ -114,8 +114,9 @@ def export_bundle(
     """Export a run's distilled student as verified bundles, as ``edgedistill export`` does; returns each
     target's bundle folder (its name ends in ``.FAILED`` when an artifact missed its contract). int8 that
     misses the contract after training is fine-tuned quantization-aware for ``qat_epochs`` (``qat`` "auto"),
-    always ("always") or never ("never"); if it still misses, ``mixed_precision`` keeps the layers int8 hurts
-    most in fp32 where the runtime allows it (ExecuTorch)."""
+    always ("always") or never ("never"); if it still misses (and ``qat`` is not "always", which ships the
+    fine-tuned model as asked), ``mixed_precision`` keeps the layers int8 hurts most in fp32 where the runtime
+    allows it (ExecuTorch)."""
     from edgedistill.export.exporter import TARGETS, check_request, export_bundles
     from edgedistill.export.quantize import FineTuning
     from edgedistill.export.source import load_source

@@ -378,8 +378,8 @@ def export(
     mixed_precision: Annotated[
         bool,
         typer.Option(
-            help="When int8 still misses the contract after --qat auto, keep the layers it hurts most in fp32 "
-            "(ExecuTorch; LiteRT's quantizer cannot)."
+            help="When int8 still misses the contract (after fine-tuning with --qat auto; not with --qat always), "
+            "keep the layers it hurts most in fp32 (ExecuTorch; LiteRT's quantizer cannot)."
         ),
     ] = True,
     golden: Annotated[

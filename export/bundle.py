@@ -47,7 +47,7 @@ def write_bundle(final: Path, artifacts: list[Artifact], golden: Golden, source:
         entries.append({**artifact.io, **artifact.verdict.to_json(), "file": name})
         if artifact.quantization:
             entries[-1]["quantization"] = artifact.quantization
-        if artifact.quantization or artifact.alternatives:  # the other int8 method's figures; its file is not here
+        if artifact.quantization or artifact.alternatives:  # the other int8 attempts' figures; their files are not here
             tried = artifact.alternatives
             entries[-1]["not_shipped"] = [
                 {**a.verdict.to_json(), "file": None, "quantization": a.quantization} for a in tried

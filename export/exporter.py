@@ -19,7 +19,14 @@ from edgedistill.errors import UserError, setting
 from edgedistill.export import to_coreml, to_executorch, to_tflite
 from edgedistill.export.bundle import Artifact, write_bundle
 from edgedistill.export.golden import Golden, build_golden, calibration_batches, fine_tuning_batches
-from edgedistill.export.quantize import QAT_MODES, FineTuning, quantize_aware, quantize_pt2e, rank_by_sensitivity
+from edgedistill.export.quantize import (
+    QAT_MODES,
+    FineTuning,
+    quantizable_layers,
+    quantize_aware,
+    quantize_pt2e,
+    rank_by_sensitivity,
+)
 from edgedistill.export.source import ExportSource
 from edgedistill.export.verify import Verdict, score_outputs
 from edgedistill.models import model_spec
@@ -90,6 +97,8 @@ def export_bundles(
         module, path = FORMATS[name], work / FORMATS[name].FILENAME
         pt2e_int8 = quantized_in_pt2e(module, precision)
         then = QAT_PLANS[qat] if pt2e_int8 else ""
+        if pt2e_int8 and mixed_fallback(module, qat, mixed_precision):
+            then += ", then with its most sensitive layers in fp32 if it still misses"
         report(f"exporting {name} {precision}{then} ... (converter output: {out / LOG_NAME})")
         with output_to(out / LOG_NAME):
             if pt2e_int8:
@@ -123,9 +132,13 @@ def export_int8(
     if ptq.size_bytes and (qat == "always" or (qat == "auto" and not ptq.passed)):  # size 0: the converter refused
         qat_path = path.with_name(f"qat-{path.name}")
         attempts.append(export_one(module, source, golden, "int8", calibration, qat_path, fine_tuning or FineTuning()))
-    fallback = qat != "always" and mixed_precision and module.MIXED_PRECISION and ptq.size_bytes
-    if fallback and not any(a.verdict.passed for a in attempts):
-        attempts += export_mixed(module, source, golden, calibration, path)
+    if mixed_fallback(module, qat, mixed_precision) and ptq.size_bytes and not any(a.verdict.passed for a in attempts):
+        if quantizable_layers(source.student):
+            attempts += export_mixed(module, source, golden, calibration, path)
+        else:
+            attempts[-1].verdict.notes.append(
+                "mixed precision not tried: a student loaded as a graph has no named layers"
+            )
     if qat == "always" and attempts[-1].verdict.size_bytes:
         chosen = attempts[-1]
     else:
@@ -137,6 +150,12 @@ def export_int8(
     return chosen
 
 
+def mixed_fallback(module, qat: str, mixed_precision: bool) -> bool:
+    """Whether int8 that misses the contract falls back to fp32 layers: asked for, a runtime that mixes precisions,
+    and not ``qat`` "always", where the fine-tuned model ships as asked."""
+    return mixed_precision and module.MIXED_PRECISION and qat != "always"
+
+
 def export_mixed(module, source: ExportSource, golden: Golden, calibration: list, path: Path) -> list[Artifact]:
     """Post-training int8 with the 1, 2, 4, then 8 layers whose quantization costs most kept in fp32, until one
     passes the contract; each attempt's manifest entry lists its fp32 layers and how they were ranked."""
@@ -145,9 +164,8 @@ def export_mixed(module, source: ExportSource, golden: Golden, calibration: list
     ranked = rank_by_sensitivity(
         source.student, lambda layers: module.int8_quantizer(fp32_layers=layers), calibration, probe
     )
-    if not ranked:
-        return []  # a student loaded as a graph has no named layers to keep
-    ranking = {"probe_views": len(probe), "seconds": round(time.perf_counter() - start, 1), "ranked": ranked[:8]}
+    shown = ranked[: max(FP32_LAYER_STEPS)]
+    ranking = {"probe_views": len(probe), "seconds": round(time.perf_counter() - start, 1), "ranked": shown}
     attempts = []
     for count in FP32_LAYER_STEPS:
         layers = [row["layer"] for row in ranked[:count]]
@@ -171,7 +189,9 @@ def export_one(
 ) -> Artifact:
     """Export one format and check it; an exporter's failure becomes a failed verdict that names the operator.
     int8 of a PT2E format is quantized after training, or quantization-aware with ``fine_tuning``, with
-    ``fp32_layers`` left in fp32."""
+    ``fp32_layers`` left in fp32 (post-training only)."""
+    if fine_tuning is not None and fp32_layers:
+        raise ValueError("fp32_layers are kept in post-training int8 only; pass fine_tuning or fp32_layers")
     verdict = Verdict(module.NAME, precision, path.name, RUNTIMES[module.NAME])
     example = torch.from_numpy(golden.inputs[:1])
     start = time.perf_counter()
