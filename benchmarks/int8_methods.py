@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 import edgedistill
+from edgedistill.export.bundle import method_label
 from edgedistill.fileio import write_json_atomic
 from edgedistill.provenance import provenance
 
@@ -104,7 +105,7 @@ def main() -> None:
         base = fp32[row["format"]]
         row["speedup_vs_fp32"] = ratio(base["p50_ms"], row["p50_ms"])
         row["smaller_vs_fp32"] = ratio(base["size_mb"], row["size_mb"])
-        method = f"{row['precision']} {row['method']}" + (f" ({row['fp32_layers']} fp32)" if row["fp32_layers"] else "")
+        method = f"{row['precision']} {method_label(row['quantization'] or {})}"
         table.add_row(
             row["variant"] + ("" if row["shipped"] else " (not shipped)"), row["format"], method,
             shown(row["top1_agreement_student"], "{:.1%}"),

@@ -110,10 +110,16 @@ def _verdict_row(artifact: Artifact, shipped: bool) -> list[str]:
         status += " (" + "; ".join(v.notes) + ")"
     if not shipped:
         status = f"not shipped: {status}"
-    method = artifact.quantization.get("method", "-")
-    if "fp32_layers" in artifact.quantization:
-        method += f" ({len(artifact.quantization['fp32_layers'])} fp32)"
-    return [v.format, v.precision, method, v.checked_with, *figures, status]
+    return [v.format, v.precision, method_label(artifact.quantization), v.checked_with, *figures, status]
+
+
+def method_label(quantization: dict) -> str:
+    """How an artifact's int8 was made, as tables show it (a manifest's ``quantization`` entry): ptq, qat, or
+    mixed with its count of fp32 layers; "-" for a float artifact."""
+    method = quantization.get("method", "-")
+    if "fp32_layers" in quantization:
+        method += f" ({len(quantization['fp32_layers'])} fp32)"
+    return method
 
 
 VERIFICATION_COLUMNS = [
