@@ -35,6 +35,7 @@ from edgedistill.accelerator import Accelerator, resolve
 from edgedistill.augment import build_train_transform
 from edgedistill.config import LOSS_NAMES, TrainConfig, default_lr
 from edgedistill.data import AugmentedViews, ImageSet
+from edgedistill.field import CAMERA_CORRUPTIONS, HELD_OUT_CORRUPTIONS, build_field_split
 from edgedistill.fileio import write_json_atomic
 from edgedistill.models import count_macs, create_model, parse_timm_spec
 from edgedistill.provenance import provenance
@@ -123,8 +124,6 @@ def render_rate(images: np.ndarray, domain: str) -> float:
 
 def corruption_rate(images: np.ndarray) -> float:
     """Field and held-out images corrupted a second, over every corruption the benchmark grades on."""
-    from edgedistill.field import CAMERA_CORRUPTIONS, HELD_OUT_CORRUPTIONS, build_field_split
-
     corruptions = CAMERA_CORRUPTIONS + HELD_OUT_CORRUPTIONS
     users = os.environ.get("EDGEDISTILL_CACHE")
     with tempfile.TemporaryDirectory() as cache:
